@@ -1,0 +1,138 @@
+//! A message: one or more frames, delivered atomically.
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+/// A ZeroMQ message: an ordered list of frames, sent and received as a unit.
+///
+/// Frames are [`Bytes`], so a received frame is a slice of the read buffer and a large body is
+/// sent without a copy. Most messages have one or two frames, which are stored inline.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Message {
+    frames: SmallVec<[Bytes; 2]>,
+}
+
+impl Message {
+    /// An empty message (no frames).
+    pub fn new() -> Self {
+        Message { frames: SmallVec::new() }
+    }
+    /// A message of one frame.
+    pub fn single(frame: impl Into<Bytes>) -> Self {
+        let mut m = Message::new();
+        m.push_back(frame);
+        m
+    }
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+    /// True when the message has no frames.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+    /// Total body size of all frames, in bytes.
+    pub fn size(&self) -> usize {
+        self.frames.iter().map(|f| f.len()).sum()
+    }
+    /// Appends a frame.
+    pub fn push_back(&mut self, frame: impl Into<Bytes>) {
+        self.frames.push(frame.into());
+    }
+    /// Prepends a frame (used for envelopes and routing ids).
+    pub fn push_front(&mut self, frame: impl Into<Bytes>) {
+        self.frames.insert(0, frame.into());
+    }
+    /// Removes and returns the first frame.
+    pub fn pop_front(&mut self) -> Option<Bytes> {
+        if self.frames.is_empty() {
+            None
+        } else {
+            Some(self.frames.remove(0))
+        }
+    }
+    /// Removes and returns the last frame.
+    pub fn pop_back(&mut self) -> Option<Bytes> {
+        self.frames.pop()
+    }
+    /// The frame at `index`.
+    pub fn get(&self, index: usize) -> Option<&Bytes> {
+        self.frames.get(index)
+    }
+    /// The frames, in order.
+    pub fn frames(&self) -> &[Bytes] {
+        &self.frames
+    }
+    /// Iterates over the frames.
+    pub fn iter(&self) -> std::slice::Iter<'_, Bytes> {
+        self.frames.iter()
+    }
+    /// Splits off the first `at` frames into a new message; `self` keeps the rest.
+    pub fn split_front(&mut self, at: usize) -> Message {
+        let rest: SmallVec<[Bytes; 2]> = self.frames.drain(at..).collect();
+        let front = std::mem::replace(&mut self.frames, rest);
+        Message { frames: front }
+    }
+    /// Appends every frame of `other`.
+    pub fn extend(&mut self, other: Message) {
+        self.frames.extend(other.frames);
+    }
+}
+
+impl IntoIterator for Message {
+    type Item = Bytes;
+    type IntoIter = smallvec::IntoIter<[Bytes; 2]>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.frames.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Message {
+    type Item = &'a Bytes;
+    type IntoIter = std::slice::Iter<'a, Bytes>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.frames.iter()
+    }
+}
+
+impl FromIterator<Bytes> for Message {
+    fn from_iter<I: IntoIterator<Item = Bytes>>(iter: I) -> Self {
+        Message { frames: iter.into_iter().collect() }
+    }
+}
+
+impl From<Bytes> for Message {
+    fn from(b: Bytes) -> Self {
+        Message::single(b)
+    }
+}
+impl From<Vec<u8>> for Message {
+    fn from(b: Vec<u8>) -> Self {
+        Message::single(b)
+    }
+}
+impl From<&'static [u8]> for Message {
+    fn from(b: &'static [u8]) -> Self {
+        Message::single(Bytes::from_static(b))
+    }
+}
+impl From<&'static str> for Message {
+    fn from(s: &'static str) -> Self {
+        Message::single(Bytes::from_static(s.as_bytes()))
+    }
+}
+impl From<String> for Message {
+    fn from(s: String) -> Self {
+        Message::single(s)
+    }
+}
+impl From<Vec<Bytes>> for Message {
+    fn from(v: Vec<Bytes>) -> Self {
+        v.into_iter().collect()
+    }
+}
+impl<const N: usize> From<[&'static str; N]> for Message {
+    fn from(v: [&'static str; N]) -> Self {
+        v.iter().map(|s| Bytes::from_static(s.as_bytes())).collect()
+    }
+}
