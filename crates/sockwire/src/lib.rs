@@ -1,1 +1,47 @@
-//! sockwire
+//! # sockwire
+//!
+//! ZeroMQ-compatible message sockets in pure Rust: ZMTP 3.1 on the wire (so sockwire talks to
+//! libzmq programs in any language), PAIR, PUB/SUB, XPUB/XSUB, REQ/REP, DEALER/ROUTER,
+//! PUSH/PULL and STREAM over tcp (IPv4/IPv6), ipc and inproc, with an async API on tokio and a
+//! blocking twin in [`blocking`].
+//!
+//! ```no_run
+//! # #[tokio::main] async fn main() -> sockwire::Result<()> {
+//! use sockwire::{PullSocket, PushSocket};
+//! let pull = PullSocket::new()?;
+//! let endpoint = pull.bind("tcp://127.0.0.1:0")?;
+//! let push = PushSocket::new()?;
+//! push.connect(&endpoint)?;
+//! push.send("hello").await?;
+//! assert_eq!(pull.recv().await?.get(0).unwrap(), "hello");
+//! # Ok(()) }
+//! ```
+//!
+//! Layers (see `shared/DESIGN.md`): [`socket`] (typed API) over [`pattern`] (routing per type)
+//! over pipes (bounded queues = HWM) over the engine (one task per connection) over transports;
+//! every protocol decision lives in the sans-IO `sockwire-proto` crate.
+
+#![warn(missing_docs)]
+
+pub mod blocking;
+mod endpoint;
+mod engine;
+mod error;
+mod monitor;
+mod options;
+pub mod pattern;
+mod pipe;
+pub mod socket;
+mod socket_core;
+mod transport;
+
+pub use bytes::Bytes;
+pub use endpoint::{Endpoint, Host};
+pub use error::{Error, Result};
+pub use monitor::{Monitor, MonitorEvent};
+pub use options::Options;
+pub use socket::{
+    DealerSocket, PairSocket, PubSocket, PullSocket, PushSocket, RecvStream, RepSocket, ReqSocket,
+    RouterSocket, Socket, StreamSocket, SubSocket, XPubSocket, XSubSocket,
+};
+pub use sockwire_proto::{Message, SocketType};

@@ -1,0 +1,431 @@
+//! One task per connection: drives a [`sockwire_proto::Connection`] over a byte stream,
+//! moving messages between the wire and the peer's pipes.
+//!
+//! Both directions batch: every complete frame of a read is decoded before the task yields,
+//! and every queued message (up to a budget) is encoded into one buffer before a write.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use sockwire_proto::{Connection, ConnectionConfig, Event, PeerInfo, ProtocolError, SocketType};
+
+use crate::monitor::MonitorEvent;
+use crate::pipe::{Item, Pipe};
+use crate::socket_core::{Core, PeerId, PeerSlot};
+
+/// Bytes read per syscall at most; also the initial read buffer.
+const READ_CHUNK: usize = 64 * 1024;
+/// Stop filling the write buffer past this size and write it (bounds memory per connection and
+/// lets the reader run between writes).
+const WRITE_BATCH_BYTES: usize = 256 * 1024;
+/// Items drained from the pipe per lock.
+const DRAIN_BATCH: usize = 256;
+
+/// Where the connection's pipes come from.
+pub(crate) enum Attach {
+    /// An accepted connection: new pipes, attached after the handshake, removed at the end.
+    Fresh,
+    /// A connect's pipes, kept across reconnections.
+    Existing(PeerId, Arc<Pipe>, Arc<Pipe>),
+}
+
+/// How a session ended.
+#[derive(Debug)]
+pub(crate) enum SessionEnd {
+    /// Failed before the handshake completed.
+    HandshakeFailed(String),
+    /// Ended after the handshake.
+    Disconnected(String),
+    /// The socket is closing and everything was flushed.
+    Closed,
+}
+
+fn connection_config(core: &Core) -> ConnectionConfig {
+    let o = core.options();
+    let mut c = ConnectionConfig::new(core.kind);
+    c.identity = o.routing_id.clone();
+    c.max_msg_size = o.max_msg_size;
+    c.max_frames = o.max_frames;
+    c.handshake_timeout = o.handshake_ivl;
+    c.heartbeat_ivl = o.heartbeat_ivl;
+    c.heartbeat_ttl = o.heartbeat_ttl;
+    c.heartbeat_timeout = o.heartbeat_timeout;
+    c
+}
+
+/// Runs one ZMTP connection to its end.
+///
+/// `permit` counts this connection against its listener's cap on concurrent handshakes; it is
+/// released as soon as the handshake ends.
+pub(crate) async fn run_zmtp<S>(
+    core: Arc<Core>,
+    stream: S,
+    endpoint: &str,
+    peer_addr: &str,
+    attach: Attach,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> SessionEnd
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut conn = Connection::new(connection_config(&core), Instant::now());
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
+
+    // --- handshake ---
+    let handshake_result = handshake(&mut conn, &mut rd, &mut wr, &mut rbuf, &mut wbuf).await;
+    drop(permit);
+    let peer = match handshake_result {
+        Ok(p) => p,
+        Err(reason) => {
+            core.emit(MonitorEvent::HandshakeFailed {
+                endpoint: endpoint.to_string(),
+                peer: peer_addr.to_string(),
+                reason: reason.clone(),
+            });
+            tracing::info!(%endpoint, peer = %peer_addr, %reason, "handshake failed");
+            return SessionEnd::HandshakeFailed(reason);
+        }
+    };
+
+    // --- attach to the socket ---
+    let (peer_id, out, inp, owned) = match attach {
+        Attach::Existing(id, out, inp) => (id, out, inp, false),
+        Attach::Fresh => {
+            let (out, inp) = core.new_pipes();
+            let id = core.next_id();
+            let slot = PeerSlot::new(id, out.clone(), inp.clone());
+            match core.attach(slot, peer.identity.clone()) {
+                Ok(id) => (id, out, inp, true),
+                Err(reason) => {
+                    core.emit(MonitorEvent::HandshakeFailed {
+                        endpoint: endpoint.to_string(),
+                        peer: peer_addr.to_string(),
+                        reason: reason.to_string(),
+                    });
+                    return SessionEnd::HandshakeFailed(reason.to_string());
+                }
+            }
+        }
+    };
+    core.emit(MonitorEvent::HandshakeSucceeded {
+        endpoint: endpoint.to_string(),
+        peer: peer_addr.to_string(),
+    });
+
+    let mut initial: VecDeque<Item> = core.initial_items().into();
+    let end = data_phase(
+        &core,
+        &mut conn,
+        &mut rd,
+        &mut wr,
+        &mut rbuf,
+        &mut wbuf,
+        &out,
+        &inp,
+        &mut initial,
+    )
+    .await;
+    if owned {
+        core.detach(peer_id);
+    }
+    match end {
+        Ok(()) => {
+            let _ = wr.shutdown().await;
+            SessionEnd::Closed
+        }
+        Err(reason) => {
+            core.emit(MonitorEvent::Disconnected {
+                endpoint: endpoint.to_string(),
+                peer: peer_addr.to_string(),
+                reason: reason.clone(),
+            });
+            SessionEnd::Disconnected(reason)
+        }
+    }
+}
+
+async fn flush<W: AsyncWrite + Unpin>(wr: &mut W, wbuf: &mut BytesMut) -> std::io::Result<()> {
+    if !wbuf.is_empty() {
+        wr.write_all(wbuf).await?;
+        wbuf.clear();
+    }
+    Ok(())
+}
+
+async fn handshake<R, W>(
+    conn: &mut Connection,
+    rd: &mut R,
+    wr: &mut W,
+    rbuf: &mut BytesMut,
+    wbuf: &mut BytesMut,
+) -> Result<PeerInfo, String>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    loop {
+        conn.poll_transmit(wbuf);
+        flush(wr, wbuf)
+            .await
+            .map_err(|e| format!("write failed during handshake: {e}"))?;
+        while let Some(ev) = conn.poll_event() {
+            if let Event::HandshakeComplete(info) = ev {
+                return Ok(info);
+            }
+        }
+        let deadline = conn.poll_timeout();
+        let read = async {
+            rbuf.reserve(READ_CHUNK.min(4096));
+            rd.read_buf(rbuf).await
+        };
+        let res = match deadline {
+            Some(d) => tokio::select! {
+                r = read => Some(r),
+                _ = tokio::time::sleep_until(d.into()) => None,
+            },
+            None => Some(read.await),
+        };
+        let now = Instant::now();
+        match res {
+            None => {
+                if let Err(e) = conn.handle_timeout(now) {
+                    return Err(fail(conn, wr, wbuf, e).await);
+                }
+            }
+            Some(Ok(0)) => return Err("peer closed the connection during the handshake".into()),
+            Some(Ok(_)) => {
+                if let Err(e) = conn.handle_input(rbuf, now) {
+                    return Err(fail(conn, wr, wbuf, e).await);
+                }
+            }
+            Some(Err(e)) => return Err(format!("read failed during handshake: {e}")),
+        }
+    }
+}
+
+/// Sends whatever the protocol queued for a failure (an ERROR command) and describes it.
+async fn fail<W: AsyncWrite + Unpin>(
+    conn: &mut Connection,
+    wr: &mut W,
+    wbuf: &mut BytesMut,
+    e: ProtocolError,
+) -> String {
+    conn.poll_transmit(wbuf);
+    let _ = flush(wr, wbuf).await;
+    e.to_string()
+}
+
+/// What the engine does with a received message, by socket type.
+fn deliverable(kind: SocketType) -> bool {
+    !matches!(kind, SocketType::Push | SocketType::Pub)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn data_phase<R, W>(
+    core: &Arc<Core>,
+    conn: &mut Connection,
+    rd: &mut R,
+    wr: &mut W,
+    rbuf: &mut BytesMut,
+    wbuf: &mut BytesMut,
+    out: &Arc<Pipe>,
+    inp: &Arc<Pipe>,
+    initial: &mut VecDeque<Item>,
+) -> Result<(), String>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let kind = core.kind;
+    let keeps_messages = deliverable(kind);
+    // An event that found the incoming pipe full; reading pauses until it fits.
+    let mut stalled: Option<Item> = None;
+    let mut batch: VecDeque<Item> = std::mem::take(initial);
+    let mut read_eof = false;
+    loop {
+        // 1. Hand decoded events to the socket while the pipe has room.
+        loop {
+            if let Some(item) = stalled.take() {
+                if let Err(item) = inp.try_push(item) {
+                    if inp.is_closed() {
+                        return Err("socket closed".into());
+                    }
+                    stalled = Some(item);
+                    break;
+                }
+            }
+            match conn.poll_event() {
+                Some(Event::Message(m)) if keeps_messages || kind == SocketType::XPub => {
+                    stalled = Some(Item::Msg(m))
+                }
+                Some(Event::Message(_)) => {}
+                Some(Event::Subscribe(t)) => stalled = Some(Item::Sub(t)),
+                Some(Event::Cancel(t)) => stalled = Some(Item::Cancel(t)),
+                Some(Event::HandshakeComplete(_)) => {}
+                None => break,
+            }
+        }
+
+        // 2. Fill the write buffer: protocol output first, then queued items.
+        conn.poll_transmit(wbuf);
+        while wbuf.len() < WRITE_BATCH_BYTES {
+            if batch.is_empty() {
+                out.drain_into(DRAIN_BATCH, &mut batch);
+                if batch.is_empty() {
+                    break;
+                }
+            }
+            while let Some(item) = batch.pop_front() {
+                match item {
+                    Item::Msg(m) => conn.encode_message(&m, wbuf),
+                    Item::Sub(t) => conn.encode_subscription(&t, true, wbuf),
+                    Item::Cancel(t) => conn.encode_subscription(&t, false, wbuf),
+                }
+                if wbuf.len() >= WRITE_BATCH_BYTES {
+                    break;
+                }
+            }
+        }
+
+        // 3. Closing: done once everything queued is on the wire.
+        if core.is_closing() && wbuf.is_empty() && batch.is_empty() && out.is_empty() {
+            return Ok(());
+        }
+        if read_eof && wbuf.is_empty() {
+            return Err("peer closed the connection".into());
+        }
+
+        // 4. Wait for the first of: readable bytes, room to write, queued items, timers.
+        let can_read = stalled.is_none() && !read_eof;
+        let deadline = conn.poll_timeout();
+        if rbuf.capacity() - rbuf.len() < 4096 {
+            rbuf.reserve(READ_CHUNK);
+        }
+        tokio::select! {
+            biased;
+            r = wr.write(wbuf), if !wbuf.is_empty() => {
+                match r {
+                    Ok(0) => return Err("connection closed while writing".into()),
+                    Ok(n) => {
+                        let _ = wbuf.split_to(n);
+                        conn.handle_sent(Instant::now());
+                    }
+                    Err(e) => return Err(format!("write failed: {e}")),
+                }
+            }
+            r = rd.read_buf(rbuf), if can_read => {
+                match r {
+                    Ok(0) => read_eof = true,
+                    Ok(_) => {
+                        if let Err(e) = conn.handle_input(rbuf, Instant::now()) {
+                            let reason = e.to_string();
+                            conn.poll_transmit(wbuf);
+                            let _ = flush(wr, wbuf).await;
+                            return Err(reason);
+                        }
+                    }
+                    Err(e) => return Err(format!("read failed: {e}")),
+                }
+            }
+            _ = out.reader_signal().notified(), if wbuf.is_empty() => {}
+            _ = inp.writer_signal().notified(), if stalled.is_some() => {}
+            _ = sleep_opt(deadline) => {
+                if let Err(e) = conn.handle_timeout(Instant::now()) {
+                    let reason = e.to_string();
+                    conn.poll_transmit(wbuf);
+                    let _ = flush(wr, wbuf).await;
+                    return Err(reason);
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs one raw connection of a STREAM socket: bytes in become `[data]` messages, messages out
+/// are written as they are; connect and disconnect show up as empty messages (libzmq's
+/// `ZMQ_STREAM_NOTIFY`), and sending an empty message closes the connection.
+pub(crate) async fn run_raw<S>(
+    core: Arc<Core>,
+    stream: S,
+    endpoint: &str,
+    peer_addr: &str,
+) -> SessionEnd
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (out, inp) = core.new_pipes();
+    let id = core.next_id();
+    let peer_id = match core.attach(PeerSlot::new(id, out.clone(), inp.clone()), None) {
+        Ok(id) => id,
+        Err(reason) => return SessionEnd::HandshakeFailed(reason.to_string()),
+    };
+    let notice = || Item::Msg(sockwire_proto::Message::single(bytes::Bytes::new()));
+    let _ = inp.try_push(notice());
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut batch: VecDeque<Item> = VecDeque::new();
+    let mut stalled: Option<Item> = None;
+    let result: Result<(), String> = async {
+        loop {
+            if let Some(item) = stalled.take() {
+                if let Err(item) = inp.try_push(item) {
+                    stalled = Some(item);
+                }
+            }
+            if batch.is_empty() {
+                out.drain_into(DRAIN_BATCH, &mut batch);
+            }
+            while let Some(item) = batch.pop_front() {
+                if let Item::Msg(m) = item {
+                    if m.size() == 0 {
+                        return Ok(());
+                    }
+                    for f in m.iter() {
+                        wr.write_all(f).await.map_err(|e| format!("write failed: {e}"))?;
+                    }
+                }
+            }
+            if core.is_closing() && out.is_empty() {
+                return Ok(());
+            }
+            tokio::select! {
+                r = async { rbuf.reserve(READ_CHUNK); rd.read_buf(&mut rbuf).await }, if stalled.is_none() => match r {
+                    Ok(0) => return Err("peer closed the connection".to_string()),
+                    Ok(_) => stalled = Some(Item::Msg(sockwire_proto::Message::single(rbuf.split().freeze()))),
+                    Err(e) => return Err(format!("read failed: {e}")),
+                },
+                _ = out.reader_signal().notified() => {}
+                _ = inp.writer_signal().notified(), if stalled.is_some() => {}
+            }
+        }
+    }
+    .await;
+    let _ = wr.shutdown().await;
+    // The disconnect notice goes after any data still queued.
+    let _ = inp.try_push(notice());
+    core.detach(peer_id);
+    match result {
+        Ok(()) => SessionEnd::Closed,
+        Err(reason) => {
+            core.emit(MonitorEvent::Disconnected {
+                endpoint: endpoint.to_string(),
+                peer: peer_addr.to_string(),
+                reason: reason.clone(),
+            });
+            SessionEnd::Disconnected(reason)
+        }
+    }
+}

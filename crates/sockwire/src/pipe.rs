@@ -1,0 +1,239 @@
+//! Pipes: the bounded queues between a socket and one peer (one per direction).
+//!
+//! A pipe holds at most `hwm` messages (the high-water mark; 0 = unbounded). Subscription
+//! items bypass the mark so that a subscription is never lost. The writer wakes the reader only
+//! when the pipe goes from empty to non-empty, and the reader wakes the writer only when the pipe
+//! stops being full: a burst of sends costs one wake-up (DESIGN.md, "the hot path").
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use sockwire_proto::Message;
+
+/// What travels through a pipe.
+#[derive(Debug)]
+pub(crate) enum Item {
+    /// An application message.
+    Msg(Message),
+    /// A subscription to a topic prefix (SUB/XSUB to PUB/XPUB).
+    Sub(Bytes),
+    /// A cancelled subscription.
+    Cancel(Bytes),
+}
+
+/// A wake-up target: a connection task (one waiter, the wake-up is kept until it waits) or a
+/// socket (any number of callers waiting; they use [`Signal::wait_until`]).
+#[derive(Debug)]
+pub(crate) struct Signal {
+    notify: Notify,
+    broadcast: bool,
+}
+
+impl Signal {
+    /// A signal for a single task that may not be waiting yet (the wake-up is stored).
+    pub(crate) fn single() -> Arc<Signal> {
+        Arc::new(Signal {
+            notify: Notify::new(),
+            broadcast: false,
+        })
+    }
+    /// A signal for any number of waiters, each of which re-checks its condition.
+    pub(crate) fn broadcast() -> Arc<Signal> {
+        Arc::new(Signal {
+            notify: Notify::new(),
+            broadcast: true,
+        })
+    }
+    pub(crate) fn notify(&self) {
+        if self.broadcast {
+            self.notify.notify_waiters();
+        } else {
+            self.notify.notify_one();
+        }
+    }
+    /// Waits for the next notification (single-waiter signals keep one pending wake-up).
+    pub(crate) async fn notified(&self) {
+        self.notify.notified().await
+    }
+    /// Runs `check` until it returns `Some`, sleeping between attempts until notified. The
+    /// waiter is registered before each check, so no notification can slip between the two.
+    pub(crate) async fn wait_until<T>(&self, mut check: impl FnMut() -> Option<T>) -> T {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(v) = check() {
+                return v;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A bounded single-producer, single-consumer queue of [`Item`]s.
+#[derive(Debug)]
+pub(crate) struct Pipe {
+    queue: Mutex<VecDeque<Item>>,
+    len: AtomicUsize,
+    hwm: usize,
+    reader: Arc<Signal>,
+    writer: Arc<Signal>,
+    closed: AtomicBool,
+}
+
+impl Pipe {
+    pub(crate) fn new(hwm: usize, reader: Arc<Signal>, writer: Arc<Signal>) -> Arc<Pipe> {
+        Arc::new(Pipe {
+            queue: Mutex::new(VecDeque::new()),
+            len: AtomicUsize::new(0),
+            hwm,
+            reader,
+            writer,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Item>> {
+        // A panic while holding this lock cannot leave the queue inconsistent.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The signal the reader waits on.
+    pub(crate) fn reader_signal(&self) -> &Arc<Signal> {
+        &self.reader
+    }
+
+    /// The signal the writer waits on.
+    pub(crate) fn writer_signal(&self) -> &Arc<Signal> {
+        &self.writer
+    }
+
+    /// Queues an item unless the pipe is full (messages only) or closed.
+    pub(crate) fn try_push(&self, item: Item) -> Result<(), Item> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(item);
+        }
+        let mut q = self.lock();
+        if self.hwm != 0 && matches!(item, Item::Msg(_)) && q.len() >= self.hwm {
+            return Err(item);
+        }
+        let was_empty = q.is_empty();
+        q.push_back(item);
+        self.len.store(q.len(), Ordering::Release);
+        drop(q);
+        if was_empty {
+            self.reader.notify();
+        }
+        Ok(())
+    }
+
+    /// Whether a message could be queued now.
+    pub(crate) fn has_room(&self) -> bool {
+        !self.closed.load(Ordering::Acquire)
+            && (self.hwm == 0 || self.len.load(Ordering::Acquire) < self.hwm)
+    }
+
+    /// Takes the oldest item.
+    pub(crate) fn pop(&self) -> Option<Item> {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut q = self.lock();
+        let before = q.len();
+        let item = q.pop_front();
+        self.len.store(q.len(), Ordering::Release);
+        drop(q);
+        if self.hwm != 0 && before >= self.hwm && before - 1 < self.hwm {
+            self.writer.notify();
+        }
+        item
+    }
+
+    /// Takes up to `max` items in one lock, oldest first.
+    pub(crate) fn drain_into(&self, max: usize, out: &mut VecDeque<Item>) {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut q = self.lock();
+        let before = q.len();
+        let n = before.min(max);
+        out.extend(q.drain(..n));
+        self.len.store(q.len(), Ordering::Release);
+        drop(q);
+        if n > 0 && self.hwm != 0 && before >= self.hwm && before - n < self.hwm {
+            self.writer.notify();
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len.load(Ordering::Acquire) == 0
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// Marks the pipe closed: further pushes fail; queued items can still be read.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.reader.notify();
+        self.writer.notify();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Drops every queued item.
+    pub(crate) fn clear(&self) {
+        let mut q = self.lock();
+        q.clear();
+        self.len.store(0, Ordering::Release);
+        drop(q);
+        self.writer.notify();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hwm_bounds_messages_but_not_subscriptions() {
+        let p = Pipe::new(2, Signal::single(), Signal::single());
+        assert!(p.try_push(Item::Msg(Message::from("a"))).is_ok());
+        assert!(p.try_push(Item::Msg(Message::from("b"))).is_ok());
+        assert!(p.try_push(Item::Msg(Message::from("c"))).is_err());
+        assert!(p.try_push(Item::Sub(Bytes::from_static(b"t"))).is_ok());
+        assert_eq!(p.len(), 3);
+        assert!(matches!(p.pop(), Some(Item::Msg(m)) if m.get(0).unwrap() == "a"));
+        let mut out = VecDeque::new();
+        p.drain_into(10, &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(p.is_empty());
+        p.close();
+        assert!(p.try_push(Item::Msg(Message::from("d"))).is_err());
+    }
+
+    #[tokio::test]
+    async fn writer_is_woken_when_the_pipe_stops_being_full() {
+        let writer = Signal::single();
+        let p = Pipe::new(1, Signal::single(), writer.clone());
+        p.try_push(Item::Msg(Message::from("a"))).unwrap();
+        let p2 = p.clone();
+        let t = tokio::spawn(async move {
+            p2.writer_signal().notified().await;
+            p2.try_push(Item::Msg(Message::from("b"))).is_ok()
+        });
+        tokio::task::yield_now().await;
+        assert!(p.pop().is_some());
+        assert!(tokio::time::timeout(std::time::Duration::from_secs(5), t)
+            .await
+            .unwrap()
+            .unwrap());
+    }
+}

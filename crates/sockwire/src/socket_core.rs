@@ -1,0 +1,573 @@
+//! The state every socket type shares: its peers (each a pair of pipes), its endpoints and
+//! connection tasks, its options, and the async send/recv loops that wait on the pipes.
+//!
+//! The routing decisions themselves are in [`crate::pattern`]; this module only locks, waits
+//! and keeps the books.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::runtime::Handle;
+use tokio::sync::{broadcast, Notify};
+use tokio::task::AbortHandle;
+
+use sockwire_proto::{Message, SocketType};
+
+use crate::error::{Error, Result};
+use crate::monitor::{Monitor, MonitorEvent};
+use crate::options::Options;
+use crate::pattern::trie::SubscriptionTrie;
+use crate::pattern::{self, PatternState, SendOutcome};
+use crate::pipe::{Item, Pipe, Signal};
+
+pub(crate) type PeerId = u64;
+
+/// One peer of the socket: the two pipes to and from its connection (or inproc socket).
+#[derive(Debug)]
+pub(crate) struct PeerSlot {
+    pub(crate) id: PeerId,
+    /// Socket to peer.
+    pub(crate) out: Arc<Pipe>,
+    /// Peer to socket.
+    pub(crate) inp: Arc<Pipe>,
+    /// ROUTER/STREAM: the routing id this peer is addressed by.
+    pub(crate) routing_id: Bytes,
+    /// Messages may be routed to this peer (a connected peer, or a connect's pipe that keeps
+    /// messages until the connection exists).
+    pub(crate) active: bool,
+    /// The connection is gone for good; the slot goes once `inp` is drained.
+    pub(crate) detached: bool,
+    /// PUB/XPUB: the prefixes this peer subscribed to.
+    pub(crate) subs: SubscriptionTrie,
+    /// The other socket, for inproc peers.
+    pub(crate) inproc_peer: Option<(Weak<Core>, PeerId)>,
+}
+
+impl PeerSlot {
+    pub(crate) fn new(id: PeerId, out: Arc<Pipe>, inp: Arc<Pipe>) -> PeerSlot {
+        PeerSlot {
+            id,
+            out,
+            inp,
+            routing_id: Bytes::new(),
+            active: true,
+            detached: false,
+            subs: SubscriptionTrie::new(),
+            inproc_peer: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum EndpointKind {
+    /// A listener task; accepted sessions are tracked in `State::sessions` under the same id.
+    Bind { ipc_path: Option<PathBuf> },
+    /// A dialer task, or an inproc connection (no task), and the peer it feeds.
+    Connect { peer: PeerId },
+    /// An inproc name in the registry.
+    InprocBind { name: String },
+}
+
+#[derive(Debug)]
+pub(crate) struct EndpointEntry {
+    pub(crate) id: u64,
+    /// As the user gave it.
+    pub(crate) given: String,
+    /// As it really is (bind: with the chosen port).
+    pub(crate) resolved: String,
+    pub(crate) task: Option<AbortHandle>,
+    pub(crate) kind: EndpointKind,
+}
+
+/// Mutable state of a socket, behind one lock.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) peers: Vec<PeerSlot>,
+    pub(crate) send_rr: usize,
+    pub(crate) recv_rr: usize,
+    pub(crate) pattern: PatternState,
+    pub(crate) endpoints: Vec<EndpointEntry>,
+    /// Running connection tasks (accepted sessions and dialers): id -> (abort, endpoint id).
+    pub(crate) sessions: HashMap<u64, (AbortHandle, u64)>,
+}
+
+impl State {
+    pub(crate) fn peer_index(&self, id: PeerId) -> Option<usize> {
+        self.peers.iter().position(|p| p.id == id)
+    }
+    pub(crate) fn peer_mut(&mut self, id: PeerId) -> Option<&mut PeerSlot> {
+        self.peers.iter_mut().find(|p| p.id == id)
+    }
+    /// Removes the slot at `index` and forgets its routing id.
+    pub(crate) fn remove_peer_at(&mut self, index: usize) -> PeerSlot {
+        let slot = self.peers.remove(index);
+        pattern::on_peer_removed(self, &slot);
+        if self.send_rr > index {
+            self.send_rr -= 1;
+        }
+        if self.recv_rr > index {
+            self.recv_rr -= 1;
+        }
+        slot
+    }
+}
+
+/// Everything behind a socket handle.
+pub(crate) struct Core {
+    pub(crate) kind: SocketType,
+    pub(crate) handle: Handle,
+    options: Mutex<Options>,
+    state: Mutex<State>,
+    /// Woken when some incoming pipe gains a message or a peer arrives.
+    pub(crate) readable: Arc<Signal>,
+    /// Woken when some outgoing pipe has room again or a peer arrives.
+    pub(crate) writable: Arc<Signal>,
+    monitor: broadcast::Sender<MonitorEvent>,
+    next_id: AtomicU64,
+    closing: AtomicBool,
+    /// Woken when a connection task ends (for linger).
+    pub(crate) sessions_changed: Notify,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    pub(crate) fn new(kind: SocketType, handle: Handle) -> Arc<Core> {
+        let (monitor, _) = broadcast::channel(1024);
+        Arc::new(Core {
+            kind,
+            handle,
+            options: Mutex::new(Options::default()),
+            state: Mutex::new(State {
+                peers: Vec::new(),
+                send_rr: 0,
+                recv_rr: 0,
+                pattern: PatternState::new(kind),
+                endpoints: Vec::new(),
+                sessions: HashMap::new(),
+            }),
+            readable: Signal::broadcast(),
+            writable: Signal::broadcast(),
+            monitor,
+            next_id: AtomicU64::new(1),
+            closing: AtomicBool::new(false),
+            sessions_changed: Notify::new(),
+        })
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn options(&self) -> MutexGuard<'_, Options> {
+        self.options.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn emit(&self, ev: MonitorEvent) {
+        tracing::debug!(socket = %self.kind, event = ?ev, "monitor event");
+        let _ = self.monitor.send(ev);
+    }
+
+    pub(crate) fn monitor(&self) -> Monitor {
+        Monitor::new(self.monitor.subscribe())
+    }
+
+    /// A new pair of pipes for a connection: (socket->peer, peer->socket, reader signal of the
+    /// outgoing pipe, writer signal of the incoming pipe).
+    pub(crate) fn new_pipes(&self) -> (Arc<Pipe>, Arc<Pipe>) {
+        let o = self.options();
+        let out = Pipe::new(o.send_hwm, Signal::single(), self.writable.clone());
+        let inp = Pipe::new(o.recv_hwm, self.readable.clone(), Signal::single());
+        (out, inp)
+    }
+
+    /// Adds a peer. Fails (and the caller drops the connection) when the socket type refuses
+    /// it: a second PAIR peer, or a ROUTER identity already in use.
+    pub(crate) fn attach(
+        &self,
+        mut slot: PeerSlot,
+        identity: Option<Bytes>,
+    ) -> Result<PeerId, &'static str> {
+        let mut st = self.state();
+        pattern::on_attach(self.kind, &mut st, &mut slot, identity)?;
+        let id = slot.id;
+        st.peers.push(slot);
+        drop(st);
+        self.readable.notify();
+        self.writable.notify();
+        Ok(id)
+    }
+
+    /// Items a fresh connection must send before anything queued: a SUB's subscriptions, an
+    /// XPUB's welcome message.
+    pub(crate) fn initial_items(&self) -> Vec<Item> {
+        let welcome = self.options().xpub_welcome_msg.clone();
+        let st = self.state();
+        pattern::initial_items(self.kind, &st, welcome)
+    }
+
+    /// The connection of `id` is gone for good.
+    pub(crate) fn detach(&self, id: PeerId) {
+        let mut st = self.state();
+        if let Some(i) = st.peer_index(id) {
+            let slot = &mut st.peers[i];
+            slot.active = false;
+            slot.detached = true;
+            slot.out.close();
+            slot.out.clear();
+            if slot.inp.is_empty() {
+                st.remove_peer_at(i);
+            } else {
+                // Already-received messages are still delivered; routing must forget it now.
+                let slot = st.peers[i].routing_id.clone();
+                pattern::forget_routing_id(&mut st, &slot);
+            }
+        }
+        drop(st);
+        self.readable.notify();
+        self.writable.notify();
+    }
+
+    pub(crate) fn register_session(&self, abort: AbortHandle, endpoint_id: u64) -> u64 {
+        let id = self.next_id();
+        self.state().sessions.insert(id, (abort, endpoint_id));
+        id
+    }
+
+    pub(crate) fn session_ended(&self, session: u64) {
+        self.state().sessions.remove(&session);
+        self.sessions_changed.notify_waiters();
+    }
+
+    /// Sends one message, waiting (up to the send timeout) while the socket type says to block.
+    pub(crate) async fn send(self: &Arc<Self>, msg: Message) -> Result<()> {
+        let timeout = self.options().send_timeout;
+        let mut slot = Some(msg);
+        if self.try_send_inner(&mut slot)? {
+            return Ok(());
+        }
+        if timeout == Some(Duration::ZERO) {
+            return Err(Error::Timeout { operation: "send" });
+        }
+        let wait = self
+            .writable
+            .wait_until(|| match self.try_send_inner(&mut slot) {
+                Ok(true) => Some(Ok(())),
+                Ok(false) => None,
+                Err(e) => Some(Err(e)),
+            });
+        match timeout {
+            None => wait.await,
+            Some(t) => match tokio::time::timeout(t, wait).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::Timeout { operation: "send" }),
+            },
+        }
+    }
+
+    /// Sends without waiting; `WouldBlock` when the socket would have to wait.
+    pub(crate) fn try_send(&self, msg: Message) -> Result<()> {
+        let mut slot = Some(msg);
+        if self.try_send_inner(&mut slot)? {
+            Ok(())
+        } else {
+            Err(Error::WouldBlock { operation: "send" })
+        }
+    }
+
+    /// `Ok(false)` means "would block": the message is back in `slot`.
+    fn try_send_inner(&self, slot: &mut Option<Message>) -> Result<bool> {
+        if self.is_closing() {
+            return Err(Error::Closed);
+        }
+        let opts = SendOpts::from(&*self.options());
+        let mut st = self.state();
+        Ok(pattern::send(self.kind, &mut st, &opts, slot)? == SendOutcome::Sent)
+    }
+
+    /// Receives one message, waiting up to the receive timeout.
+    pub(crate) async fn recv(self: &Arc<Self>) -> Result<Message> {
+        let timeout = self.options().recv_timeout;
+        if let Some(m) = self.try_recv_inner()? {
+            return Ok(m);
+        }
+        if timeout == Some(Duration::ZERO) {
+            return Err(Error::Timeout { operation: "recv" });
+        }
+        let wait = self
+            .readable
+            .wait_until(|| self.try_recv_inner().transpose());
+        match timeout {
+            None => wait.await,
+            Some(t) => match tokio::time::timeout(t, wait).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::Timeout { operation: "recv" }),
+            },
+        }
+    }
+
+    /// Receives without waiting; `WouldBlock` when nothing is queued.
+    pub(crate) fn try_recv(&self) -> Result<Message> {
+        self.try_recv_inner()?
+            .ok_or(Error::WouldBlock { operation: "recv" })
+    }
+
+    fn try_recv_inner(&self) -> Result<Option<Message>> {
+        if self.is_closing() {
+            return Err(Error::Closed);
+        }
+        let verbose = self.options().xpub_verbose;
+        let mut st = self.state();
+        let r = pattern::recv(self.kind, &mut st, verbose);
+        // Another receiver may be waiting while messages remain: pass the wake-up on.
+        if matches!(r, Ok(Some(_))) && st.peers.iter().any(|p| !p.inp.is_empty()) {
+            drop(st);
+            self.readable.notify();
+        }
+        r
+    }
+
+    /// Starts closing: no more sends or receives; queued outgoing messages are written within
+    /// the linger time, then every connection is dropped.
+    pub(crate) async fn close(self: &Arc<Self>) {
+        if self.closing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let linger = self.options().linger;
+        // Stop listening and leave the inproc registry.
+        let endpoints: Vec<EndpointEntry> = {
+            let mut st = self.state();
+            let (listeners, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut st.endpoints)
+                .into_iter()
+                .partition(|e| {
+                    matches!(
+                        e.kind,
+                        EndpointKind::Bind { .. } | EndpointKind::InprocBind { .. }
+                    )
+                });
+            st.endpoints = keep;
+            listeners
+        };
+        for e in endpoints {
+            self.close_endpoint_entry(e);
+        }
+        // Inproc peers: our outgoing pipe now belongs to them; tell them we are gone.
+        let inproc: Vec<(Weak<Core>, PeerId)> = self
+            .state()
+            .peers
+            .iter()
+            .filter_map(|p| p.inproc_peer.clone())
+            .collect();
+        for (peer, id) in inproc {
+            if let Some(peer) = peer.upgrade() {
+                peer.inproc_gone(id);
+            }
+        }
+        // Wake every connection task so it sees `closing` and flushes.
+        for p in self.state().peers.iter() {
+            p.out.reader_signal().notify();
+        }
+        let all_done = async {
+            loop {
+                let notified = self.sessions_changed.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.state().sessions.is_empty() {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        match linger {
+            Some(Duration::ZERO) => {}
+            None => all_done.await,
+            Some(t) => {
+                let _ = tokio::time::timeout(t, all_done).await;
+            }
+        }
+        self.abort_all();
+    }
+
+    /// Ends every task and drops every peer at once.
+    pub(crate) fn abort_all(&self) {
+        let mut st = self.state();
+        for (_, (abort, _)) in st.sessions.drain() {
+            abort.abort();
+        }
+        let eps = std::mem::take(&mut st.endpoints);
+        for p in st.peers.iter() {
+            p.out.close();
+            p.inp.close();
+        }
+        st.peers.clear();
+        drop(st);
+        for e in eps {
+            self.close_endpoint_entry(e);
+        }
+        self.readable.notify();
+        self.writable.notify();
+    }
+
+    /// An inproc peer socket closed: its pipes stay readable until drained.
+    pub(crate) fn inproc_gone(&self, id: PeerId) {
+        self.detach_keep_out(id);
+    }
+
+    /// Like `detach`, but what we queued for the peer is its to read, so do not clear it.
+    fn detach_keep_out(&self, id: PeerId) {
+        let mut st = self.state();
+        if let Some(i) = st.peer_index(id) {
+            let slot = &mut st.peers[i];
+            slot.active = false;
+            slot.detached = true;
+            slot.out.close();
+            if slot.inp.is_empty() {
+                st.remove_peer_at(i);
+            } else {
+                let rid = st.peers[i].routing_id.clone();
+                pattern::forget_routing_id(&mut st, &rid);
+            }
+        }
+        drop(st);
+        self.readable.notify();
+        self.writable.notify();
+    }
+
+    pub(crate) fn close_endpoint_entry(&self, e: EndpointEntry) {
+        if let Some(t) = &e.task {
+            t.abort();
+        }
+        match &e.kind {
+            EndpointKind::Bind { ipc_path } => {
+                if let Some(p) = ipc_path {
+                    let _ = std::fs::remove_file(p);
+                }
+                // Sessions accepted on this endpoint go with it.
+                let mut st = self.state();
+                st.sessions.retain(|_, (abort, ep)| {
+                    if *ep == e.id {
+                        abort.abort();
+                        false
+                    } else {
+                        true
+                    }
+                });
+                drop(st);
+                self.emit(MonitorEvent::Closed {
+                    endpoint: e.resolved.clone(),
+                });
+            }
+            EndpointKind::Connect { peer } => {
+                let mut st = self.state();
+                st.sessions.retain(|_, (abort, ep)| {
+                    if *ep == e.id {
+                        abort.abort();
+                        false
+                    } else {
+                        true
+                    }
+                });
+                let inproc = st.peer_mut(*peer).and_then(|p| p.inproc_peer.clone());
+                drop(st);
+                if let Some((peer_core, their_id)) = inproc {
+                    if let Some(c) = peer_core.upgrade() {
+                        c.inproc_gone(their_id);
+                    }
+                }
+                self.detach(*peer);
+            }
+            EndpointKind::InprocBind { name } => {
+                crate::transport::inproc::unregister(name, self);
+            }
+        }
+    }
+
+    /// Removes a bound or connected endpoint by the string given at bind/connect time or the
+    /// resolved one.
+    pub(crate) fn remove_endpoint(&self, endpoint: &str, bind: bool) -> Result<()> {
+        let mut st = self.state();
+        let pos = st.endpoints.iter().position(|e| {
+            let is_bind = matches!(
+                e.kind,
+                EndpointKind::Bind { .. } | EndpointKind::InprocBind { .. }
+            );
+            is_bind == bind && (e.given == endpoint || e.resolved == endpoint)
+        });
+        let Some(pos) = pos else {
+            return Err(Error::EndpointNotFound {
+                endpoint: endpoint.to_string(),
+            });
+        };
+        let e = st.endpoints.remove(pos);
+        drop(st);
+        self.close_endpoint_entry(e);
+        Ok(())
+    }
+
+    pub(crate) fn add_endpoint(&self, e: EndpointEntry) {
+        self.state().endpoints.push(e);
+    }
+
+    /// The last endpoint bound (libzmq's `ZMQ_LAST_ENDPOINT`).
+    pub(crate) fn last_endpoint(&self) -> Option<String> {
+        self.state()
+            .endpoints
+            .iter()
+            .rev()
+            .find(|e| {
+                matches!(
+                    e.kind,
+                    EndpointKind::Bind { .. } | EndpointKind::InprocBind { .. }
+                )
+            })
+            .map(|e| e.resolved.clone())
+    }
+
+    pub(crate) fn set_options(&self, f: impl FnOnce(&mut Options)) {
+        f(&mut self.options());
+    }
+
+    /// Applies a subscription change from the application (SUB/XSUB).
+    pub(crate) fn subscribe(&self, topic: Bytes, subscribe: bool) {
+        let mut st = self.state();
+        pattern::local_subscription(&mut st, topic, subscribe);
+    }
+
+    /// Number of peers (for tests and diagnostics).
+    #[allow(dead_code)]
+    pub(crate) fn peer_count(&self) -> usize {
+        self.state().peers.iter().filter(|p| !p.detached).count()
+    }
+}
+
+/// The options `pattern::send` needs, copied out of the options lock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SendOpts {
+    pub(crate) router_mandatory: bool,
+}
+
+impl From<&Options> for SendOpts {
+    fn from(o: &Options) -> Self {
+        SendOpts {
+            router_mandatory: o.router_mandatory,
+        }
+    }
+}
