@@ -12,9 +12,29 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
-use crate::{Message, Metadata, ProtocolError, SocketType};
+use crate::command::{encode_command, CANCEL, SUBSCRIBE};
+use crate::frame::{encode_header, header_len, Frame};
+use crate::greeting::GREETING_LEN;
+use crate::mechanism::{HandshakeStep, Mechanism, MechanismHandshake, NullMechanism};
+use crate::{Command, FrameDecoder, Greeting, Message, Metadata, ProtocolError, SocketType};
+
+/// Largest command frame accepted during the handshake. READY carries a handful of short
+/// properties (libzmq sends two, plus any `X-` user properties), so 1 MiB is far more than any
+/// real peer needs while keeping what an unauthenticated peer can make us buffer small.
+/// Separate from `max_msg_size` so a tiny message limit never refuses a legitimate READY.
+pub const MAX_HANDSHAKE_COMMAND_SIZE: u64 = 1 << 20;
+
+/// While a multipart message is being assembled, the decoder's limit is the message's remaining
+/// byte budget, but never below this: libzmq may put a PING or PONG (at most 23 bytes) between
+/// the frames of a message, and such a command must not be refused because the message is
+/// close to its limit. Message frames are checked against the exact budget after decoding, so
+/// this allowance bounds only a transient over-read of a few hundred bytes.
+const MID_MESSAGE_COMMAND_ALLOWANCE: u64 = 256;
+
+/// Commands that belong to a security handshake and are a protocol error after it.
+const HANDSHAKE_COMMANDS: [&[u8]; 4] = [b"READY", b"HELLO", b"WELCOME", b"INITIATE"];
 
 /// What the connection needs to know about its own socket.
 #[derive(Clone, Debug)]
@@ -27,9 +47,12 @@ pub struct ConnectionConfig {
     pub max_msg_size: Option<u64>,
     /// Largest number of frames in one received message.
     pub max_frames: usize,
-    /// The handshake must complete within this time of `new`; `None` for no deadline.
+    /// The handshake must complete within this time of `new`; `None` (or zero) for no deadline.
+    /// Received bytes do not extend it, so a peer trickling its greeting cannot hold the
+    /// connection open.
     pub handshake_timeout: Option<Duration>,
-    /// Send a PING after this much time without sending anything; `None` disables heartbeats.
+    /// Send a PING at this interval once the handshake is done (libzmq's `ZMQ_HEARTBEAT_IVL`);
+    /// `None` or zero disables heartbeats.
     pub heartbeat_ivl: Option<Duration>,
     /// TTL to announce in our PINGs (rounded down to deciseconds); `None` announces 0.
     pub heartbeat_ttl: Option<Duration>,
@@ -80,58 +103,542 @@ pub enum Event {
     Cancel(Bytes),
 }
 
+/// Where the connection is in its life. Each transition is a method of [`Connection`].
+#[derive(Debug)]
+enum State {
+    /// Our greeting is queued; waiting for the peer's 64-byte greeting.
+    Greeting,
+    /// Greetings exchanged; the mechanism's handshake runs (for NULL: READY both ways).
+    Handshake {
+        /// The version from the peer's greeting.
+        version: (u8, u8),
+    },
+    /// Handshake complete: messages and commands flow.
+    Traffic,
+    /// An error ended the connection; every later call returns it again.
+    Failed(ProtocolError),
+}
+
 /// A ZMTP 3.1 connection over the NULL mechanism.
+///
+/// A sans-IO state machine in the manner of quinn-proto: it never touches a socket or a clock.
+/// See the module documentation for the call order. Internally the handshake is an explicit
+/// enum of states, and the security mechanism's part of it sits behind a small trait so PLAIN
+/// and CURVE slot in beside NULL.
+///
+/// ```
+/// use std::time::Instant;
+/// use bytes::BytesMut;
+/// use sockwire_proto::{Connection, ConnectionConfig, Event, Message, SocketType};
+///
+/// let now = Instant::now();
+/// let mut push = Connection::new(ConnectionConfig::new(SocketType::Push), now);
+/// let mut pull = Connection::new(ConnectionConfig::new(SocketType::Pull), now);
+///
+/// // An in-memory "network": move bytes until both sides are quiet.
+/// let (mut to_pull, mut to_push) = (BytesMut::new(), BytesMut::new());
+/// loop {
+///     let before = (to_pull.len(), to_push.len());
+///     push.poll_transmit(&mut to_pull);
+///     pull.poll_transmit(&mut to_push);
+///     if (to_pull.len(), to_push.len()) == before {
+///         break;
+///     }
+///     pull.handle_input(&mut to_pull, now)?;
+///     push.handle_input(&mut to_push, now)?;
+/// }
+/// assert!(push.is_ready() && pull.is_ready());
+/// assert!(matches!(pull.poll_event(), Some(Event::HandshakeComplete(_))));
+///
+/// push.encode_message(&Message::from(["hello", "world"]), &mut to_pull);
+/// pull.handle_input(&mut to_pull, now)?;
+/// assert_eq!(pull.poll_event(), Some(Event::Message(Message::from(["hello", "world"]))));
+/// # Ok::<(), sockwire_proto::ProtocolError>(())
+/// ```
 #[derive(Debug)]
 pub struct Connection {
     config: ConnectionConfig,
     events: VecDeque<Event>,
-    // private state, filled in by the implementation
+    state: State,
+    mechanism: Mechanism,
+    /// Our READY properties (Socket-Type, Identity).
+    our_metadata: Metadata,
+    /// Control bytes waiting for `poll_transmit`: greeting, handshake commands, PING, ERROR.
+    transmit: BytesMut,
+    /// At most one PONG waits to be sent; a newer PING replaces it (RFC 37 "avoid PONG storms",
+    /// libzmq keeps a single `_pong_msg`), so a flood of PINGs cannot grow memory.
+    pending_pong: Option<Bytes>,
+    decoder: FrameDecoder,
+    peer: Option<PeerInfo>,
+    /// Frames of the multipart message being received, and their total size.
+    partial: Message,
+    partial_size: u64,
+    handshake_deadline: Option<Instant>,
+    heartbeat_ivl: Option<Duration>,
+    last_received: Instant,
+    last_sent: Option<Instant>,
+    /// When our next PING is due.
+    next_ping: Option<Instant>,
+    /// Set when we send a PING: the peer must send something before this instant.
+    ping_deadline: Option<Instant>,
+    /// Set by a peer PING with a TTL: the peer must send something before this instant.
+    ttl_deadline: Option<Instant>,
 }
 
 impl Connection {
     /// Starts a connection at `now`; our greeting is queued for transmission.
     pub fn new(config: ConnectionConfig, now: Instant) -> Self {
-        todo!()
+        let mechanism = Mechanism::Null(NullMechanism::new());
+        let mut transmit = BytesMut::with_capacity(256);
+        transmit.extend_from_slice(
+            &Greeting::new(mechanism.name().as_bytes(), mechanism.as_server()).encode(),
+        );
+        let mut our_metadata = Metadata::new();
+        our_metadata.insert(
+            "Socket-Type",
+            Bytes::from_static(config.socket_type.as_str().as_bytes()),
+        );
+        if !config.identity.is_empty() && config.socket_type.sends_identity() {
+            our_metadata.insert("Identity", config.identity.clone());
+        }
+        let handshake_deadline = config
+            .handshake_timeout
+            .filter(|d| !d.is_zero())
+            .map(|d| now + d);
+        let heartbeat_ivl = config.heartbeat_ivl.filter(|d| !d.is_zero());
+        Connection {
+            events: VecDeque::new(),
+            state: State::Greeting,
+            mechanism,
+            our_metadata,
+            transmit,
+            pending_pong: None,
+            decoder: FrameDecoder::new(MAX_HANDSHAKE_COMMAND_SIZE),
+            peer: None,
+            partial: Message::new(),
+            partial_size: 0,
+            handshake_deadline,
+            heartbeat_ivl,
+            last_received: now,
+            last_sent: None,
+            next_ping: None,
+            ping_deadline: None,
+            ttl_deadline: None,
+            config,
+        }
     }
+
     /// Consumes what it can of `buf` (received bytes), leaving an incomplete tail in place.
+    ///
+    /// Decodes every complete frame in `buf` in one call. Any received byte counts as a sign of
+    /// life for heartbeats. After an `Err`, the connection is dead: flush
+    /// [`Connection::poll_transmit`] (it may hold an ERROR command) and close.
     pub fn handle_input(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), ProtocolError> {
-        todo!()
+        if let State::Failed(e) = &self.state {
+            return Err(e.clone());
+        }
+        if !buf.is_empty() {
+            // RFC 37: "a peer SHOULD treat any incoming traffic (not just a PONG reply) as a
+            // sign of life."
+            self.last_received = now;
+            self.ping_deadline = None;
+            self.ttl_deadline = None;
+        }
+        self.process_input(buf, now).map_err(|e| self.fail(e))
     }
+
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
+
     /// Appends bytes that must be written to the peer (greeting, handshake, PING/PONG, ERROR).
     pub fn poll_transmit(&mut self, out: &mut BytesMut) {
-        todo!()
+        if !self.transmit.is_empty() {
+            out.extend_from_slice(&self.transmit);
+            self.transmit.clear();
+        }
+        if let Some(context) = self.pending_pong.take() {
+            Command::Pong(context).encode(out);
+        }
     }
+
     /// True once the handshake has completed.
     pub fn is_ready(&self) -> bool {
-        todo!()
+        matches!(self.state, State::Traffic)
     }
+
     /// The peer, once the handshake has completed.
     pub fn peer(&self) -> Option<&PeerInfo> {
-        todo!()
+        self.peer.as_ref()
     }
+
     /// Appends the frames of `msg` to `out`. Only valid after the handshake.
+    ///
+    /// Every frame but the last has MORE set; a message with no frames writes nothing. Control
+    /// bytes still queued for [`Connection::poll_transmit`] are appended first, so a message
+    /// can never overtake our READY.
     pub fn encode_message(&mut self, msg: &Message, out: &mut BytesMut) {
-        todo!()
+        self.poll_transmit(out);
+        let total: usize = msg.iter().map(|f| header_len(f.len()) + f.len()).sum();
+        out.reserve(total);
+        let last = msg.len().saturating_sub(1);
+        for (i, frame) in msg.iter().enumerate() {
+            encode_header(i < last, false, frame.len(), out);
+            out.extend_from_slice(frame);
+        }
     }
+
     /// Appends a subscription (or cancellation) in the form the peer understands: a SUBSCRIBE or
     /// CANCEL command for ZMTP 3.1 peers, a `0x01`/`0x00`-prefixed message for 3.0 peers.
+    ///
+    /// Like [`Connection::encode_message`], flushes queued control bytes first. Before the
+    /// handshake the peer's version is unknown and the 3.1 form is used.
     pub fn encode_subscription(&mut self, topic: &[u8], subscribe: bool, out: &mut BytesMut) {
-        todo!()
+        self.poll_transmit(out);
+        let peer_speaks_31 = match &self.peer {
+            Some(peer) => peer.version >= (3, 1),
+            None => true,
+        };
+        if peer_speaks_31 {
+            let name = if subscribe { SUBSCRIBE } else { CANCEL };
+            encode_command(name, &[topic], out);
+        } else {
+            out.reserve(9 + 1 + topic.len());
+            encode_header(false, false, 1 + topic.len(), out);
+            out.extend_from_slice(&[u8::from(subscribe)]);
+            out.extend_from_slice(topic);
+        }
     }
+
     /// Notes that bytes were written at `now` (heartbeat bookkeeping).
     pub fn handle_sent(&mut self, now: Instant) {
-        todo!()
+        self.last_sent = Some(now);
     }
+
+    /// When bytes were last received (or `new`'s `now` if none were).
+    pub fn last_received(&self) -> Instant {
+        self.last_received
+    }
+
+    /// When bytes were last written, as told by [`Connection::handle_sent`].
+    pub fn last_sent(&self) -> Option<Instant> {
+        self.last_sent
+    }
+
     /// Runs timers: the handshake deadline, heartbeat PINGs, heartbeat and TTL expiry.
+    ///
+    /// Calling it early is harmless. May queue a PING for [`Connection::poll_transmit`].
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ProtocolError> {
-        todo!()
+        if let State::Failed(e) = &self.state {
+            return Err(e.clone());
+        }
+        self.run_timers(now).map_err(|e| self.fail(e))
     }
+
     /// The next instant at which [`Connection::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        todo!()
+        match self.state {
+            State::Greeting | State::Handshake { .. } => self.handshake_deadline,
+            State::Traffic => [self.next_ping, self.ping_deadline, self.ttl_deadline]
+                .into_iter()
+                .flatten()
+                .min(),
+            State::Failed(_) => None,
+        }
+    }
+
+    // --- transitions ---
+
+    fn process_input(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), ProtocolError> {
+        loop {
+            match &self.state {
+                State::Greeting => {
+                    if !self.handle_greeting(buf)? {
+                        return Ok(());
+                    }
+                }
+                State::Handshake { version } => {
+                    let version = *version;
+                    let Some(frame) = self.decoder.decode(buf)? else {
+                        return Ok(());
+                    };
+                    self.handle_handshake_frame(frame, version, now)?;
+                }
+                State::Traffic => return self.handle_traffic(buf, now),
+                State::Failed(e) => return Err(e.clone()),
+            }
+        }
+    }
+
+    /// `Greeting` -> `Handshake`: checks the peer's greeting and starts the mechanism.
+    /// Returns false while the greeting is incomplete.
+    fn handle_greeting(&mut self, buf: &mut BytesMut) -> Result<bool, ProtocolError> {
+        let Some(greeting) = Greeting::parse(buf)? else {
+            return Ok(false);
+        };
+        buf.advance(GREETING_LEN);
+        let ours = self.mechanism.name();
+        if greeting.mechanism_name() != ours.as_bytes() {
+            return Err(ProtocolError::MechanismMismatch {
+                ours: ours.to_owned(),
+                theirs: String::from_utf8_lossy(greeting.mechanism_name()).into_owned(),
+            });
+        }
+        self.mechanism.check_peer_greeting(&greeting)?;
+        self.mechanism.start(&self.our_metadata, &mut self.transmit);
+        self.state = State::Handshake {
+            version: (greeting.major, greeting.minor),
+        };
+        Ok(true)
+    }
+
+    /// One frame during the mechanism handshake; `Handshake` -> `Traffic` when it completes.
+    fn handle_handshake_frame(
+        &mut self,
+        frame: Frame,
+        version: (u8, u8),
+        now: Instant,
+    ) -> Result<(), ProtocolError> {
+        if !frame.command {
+            return Err(ProtocolError::MessageBeforeHandshake);
+        }
+        let command = Command::parse(frame.body)?;
+        match self
+            .mechanism
+            .handle_command(command, &self.our_metadata, &mut self.transmit)?
+        {
+            HandshakeStep::Continue => Ok(()),
+            HandshakeStep::Complete(metadata) => {
+                let peer = self.check_peer_metadata(version, metadata)?;
+                self.state = State::Traffic;
+                self.decoder
+                    .set_max_frame_size(self.config.max_msg_size.unwrap_or(u64::MAX));
+                self.next_ping = self.heartbeat_ivl.map(|ivl| now + ivl);
+                self.events
+                    .push_back(Event::HandshakeComplete(peer.clone()));
+                self.peer = Some(peer);
+                Ok(())
+            }
+        }
+    }
+
+    /// Validates the peer's READY properties (RFC 37 Socket-Type and Identity rules).
+    fn check_peer_metadata(
+        &self,
+        version: (u8, u8),
+        metadata: Metadata,
+    ) -> Result<PeerInfo, ProtocolError> {
+        // Names compare case-insensitively and the first property of a name wins (C6).
+        let socket_type = metadata
+            .get("Socket-Type")
+            .and_then(|v| SocketType::from_wire(v))
+            .ok_or(ProtocolError::MissingSocketType)?;
+        let ours = self.config.socket_type;
+        if !ours.is_compatible(socket_type) {
+            return Err(ProtocolError::IncompatibleSocketType {
+                ours,
+                theirs: socket_type,
+            });
+        }
+        // RFC 37: Identity is 0-255 octets not starting with 0x00, and only a ROUTER uses it;
+        // "for all other socket types, the Identity property shall be ignored".
+        let identity = match metadata.get("Identity") {
+            Some(id) if !id.is_empty() => {
+                if id.len() <= 255 && id[0] != 0 {
+                    Some(id.clone())
+                } else if ours == SocketType::Router {
+                    return Err(ProtocolError::InvalidIdentity);
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        Ok(PeerInfo {
+            version,
+            socket_type,
+            identity,
+            metadata,
+        })
+    }
+
+    /// Decodes every complete frame in `buf` after the handshake.
+    fn handle_traffic(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), ProtocolError> {
+        loop {
+            let frame = match self.decoder.decode(buf) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Ok(()),
+                Err(ProtocolError::MessageTooLarge { size, limit }) => {
+                    // The decoder's limit is what is left of the message budget; report the
+                    // whole message against the configured limit.
+                    return Err(match self.config.max_msg_size {
+                        Some(limit) => ProtocolError::MessageTooLarge {
+                            size: self.partial_size.saturating_add(size),
+                            limit,
+                        },
+                        None => ProtocolError::MessageTooLarge { size, limit },
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            if frame.command {
+                self.handle_command(frame.body, now)?;
+            } else {
+                self.handle_message_frame(frame)?;
+            }
+        }
+    }
+
+    #[inline]
+    fn handle_message_frame(&mut self, frame: Frame) -> Result<(), ProtocolError> {
+        if self.partial.len() >= self.config.max_frames {
+            return Err(ProtocolError::TooManyFrames {
+                limit: self.config.max_frames,
+            });
+        }
+        let len = frame.body.len() as u64;
+        if let Some(limit) = self.config.max_msg_size {
+            let size = self.partial_size.saturating_add(len);
+            if size > limit {
+                return Err(ProtocolError::MessageTooLarge { size, limit });
+            }
+        }
+        if frame.more {
+            self.partial_size += len;
+            self.partial.push_back(frame.body);
+            self.update_decoder_limit();
+            return Ok(());
+        }
+        if self.partial.is_empty() {
+            let event = self.single_frame_event(frame.body);
+            self.events.push_back(event);
+        } else {
+            self.partial.push_back(frame.body);
+            let msg = std::mem::take(&mut self.partial);
+            self.partial_size = 0;
+            self.update_decoder_limit();
+            self.events.push_back(Event::Message(msg));
+        }
+        Ok(())
+    }
+
+    /// A one-frame message, or a ZMTP 3.0 subscription when our socket is PUB or XPUB.
+    #[inline]
+    fn single_frame_event(&self, body: Bytes) -> Event {
+        if matches!(self.config.socket_type, SocketType::Pub | SocketType::XPub) {
+            match body.first() {
+                Some(1) => return Event::Subscribe(body.slice(1..)),
+                Some(0) => return Event::Cancel(body.slice(1..)),
+                _ => {}
+            }
+        }
+        Event::Message(Message::single(body))
+    }
+
+    /// Lowers the decoder's limit to what is left of the message budget (see
+    /// [`MID_MESSAGE_COMMAND_ALLOWANCE`]).
+    #[inline]
+    fn update_decoder_limit(&mut self) {
+        if let Some(limit) = self.config.max_msg_size {
+            let max = if self.partial.is_empty() {
+                limit
+            } else {
+                (limit - self.partial_size).max(MID_MESSAGE_COMMAND_ALLOWANCE.min(limit))
+            };
+            self.decoder.set_max_frame_size(max);
+        }
+    }
+
+    /// A command after the handshake.
+    fn handle_command(&mut self, body: Bytes, now: Instant) -> Result<(), ProtocolError> {
+        let command = Command::parse(body)?;
+        let unexpected = |name: &[u8]| ProtocolError::UnexpectedCommand {
+            command: String::from_utf8_lossy(name).into_owned(),
+        };
+        match command {
+            // Heartbeats may arrive anywhere, even between the frames of a message: libzmq's
+            // engine switches to sending a PING or PONG as soon as its timer fires or a PING
+            // arrives, without waiting for the end of the message it is writing.
+            Command::Ping { ttl, context } => {
+                self.pending_pong = Some(context);
+                if ttl > 0 {
+                    self.ttl_deadline = Some(now + Duration::from_millis(u64::from(ttl) * 100));
+                }
+            }
+            Command::Pong(_) => {}
+            Command::Error(reason) => {
+                return Err(ProtocolError::PeerError {
+                    reason: String::from_utf8_lossy(&reason).into_owned(),
+                });
+            }
+            // Anything else splits a message, which RFC 37's grammar does not allow.
+            other if !self.partial.is_empty() => return Err(unexpected(other.name())),
+            Command::Subscribe(topic) => self.events.push_back(Event::Subscribe(topic)),
+            Command::Cancel(topic) => self.events.push_back(Event::Cancel(topic)),
+            Command::Ready(_) => return Err(unexpected(b"READY")),
+            Command::Other { name, .. } => {
+                if HANDSHAKE_COMMANDS.contains(&&name[..]) {
+                    return Err(unexpected(&name));
+                }
+                // Unknown commands are ignored, as libzmq does.
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the timers; see [`Connection::handle_timeout`].
+    fn run_timers(&mut self, now: Instant) -> Result<(), ProtocolError> {
+        if !self.is_ready() {
+            if self.handshake_deadline.is_some_and(|d| now >= d) {
+                return Err(ProtocolError::HandshakeTimeout);
+            }
+            return Ok(());
+        }
+        if self.ttl_deadline.is_some_and(|d| now >= d) {
+            return Err(ProtocolError::HeartbeatTimeout);
+        }
+        if self.ping_deadline.is_some_and(|d| now >= d) {
+            return Err(ProtocolError::HeartbeatTimeout);
+        }
+        if let (Some(ivl), Some(at)) = (self.heartbeat_ivl, self.next_ping) {
+            if now >= at {
+                let ttl = self.config.heartbeat_ttl.map_or(0, |t| {
+                    u16::try_from(t.as_millis() / 100).unwrap_or(u16::MAX)
+                });
+                Command::Ping {
+                    ttl,
+                    context: Bytes::new(),
+                }
+                .encode(&mut self.transmit);
+                self.next_ping = Some(now + ivl);
+                // Like libzmq, an unanswered PING keeps its deadline: later PINGs do not
+                // extend it.
+                if self.ping_deadline.is_none() {
+                    let timeout = self
+                        .config
+                        .heartbeat_timeout
+                        .filter(|d| !d.is_zero())
+                        .unwrap_or(ivl);
+                    self.ping_deadline = Some(now + timeout);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `any` -> `Failed`: queues an ERROR command if the error warrants one and the peer's
+    /// greeting was valid (so it reads frames), drops any partial message, and returns `e`.
+    fn fail(&mut self, e: ProtocolError) -> ProtocolError {
+        if let Some(reason) = e.error_reason() {
+            if !matches!(self.state, State::Greeting) {
+                Command::Error(Bytes::from_static(reason.as_bytes())).encode(&mut self.transmit);
+            }
+        }
+        self.pending_pong = None;
+        self.partial = Message::new();
+        self.partial_size = 0;
+        self.state = State::Failed(e.clone());
+        e
     }
 }

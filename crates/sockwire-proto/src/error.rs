@@ -68,6 +68,13 @@ pub enum ProtocolError {
         /// The peer's mechanism name.
         theirs: String,
     },
+    /// The peer's greeting names a mechanism that is not an upper-case ASCII name followed by
+    /// NUL padding (RFC 37 `mechanism-char`).
+    #[error("peer announced an invalid security mechanism name \"{name}\"")]
+    InvalidMechanism {
+        /// The 20 mechanism bytes, escaped.
+        name: String,
+    },
     /// The peer's as-server flag is not valid for the mechanism.
     #[error("peer's as-server flag is invalid for the {mechanism} mechanism")]
     BadAsServer {

@@ -5,11 +5,14 @@
 //! protocol: greeting and version negotiation, the security mechanism's handshake, the frame
 //! codec, commands, heartbeats and size limits.
 
+#![warn(missing_docs)]
+
 pub mod command;
 pub mod connection;
 pub mod error;
 pub mod frame;
 pub mod greeting;
+mod mechanism;
 pub mod message;
 pub mod socket_type;
 

@@ -15,7 +15,9 @@ pub struct Message {
 impl Message {
     /// An empty message (no frames).
     pub fn new() -> Self {
-        Message { frames: SmallVec::new() }
+        Message {
+            frames: SmallVec::new(),
+        }
     }
     /// A message of one frame.
     pub fn single(frame: impl Into<Bytes>) -> Self {
@@ -97,7 +99,9 @@ impl<'a> IntoIterator for &'a Message {
 
 impl FromIterator<Bytes> for Message {
     fn from_iter<I: IntoIterator<Item = Bytes>>(iter: I) -> Self {
-        Message { frames: iter.into_iter().collect() }
+        Message {
+            frames: iter.into_iter().collect(),
+        }
     }
 }
 
