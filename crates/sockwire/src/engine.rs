@@ -33,8 +33,9 @@ pub(crate) enum Attach {
     Existing(PeerId, Arc<Pipe>, Arc<Pipe>),
 }
 
-/// How a session ended.
+/// How a session ended (the reasons are in the monitor events already).
 #[derive(Debug)]
+#[allow(dead_code)]
 pub(crate) enum SessionEnd {
     /// Failed before the handshake completed.
     HandshakeFailed(String),

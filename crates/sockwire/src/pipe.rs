@@ -173,6 +173,7 @@ impl Pipe {
         self.len.load(Ordering::Acquire) == 0
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len.load(Ordering::Acquire)
     }

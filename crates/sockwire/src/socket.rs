@@ -44,10 +44,6 @@ impl Socket {
         }
     }
 
-    pub(crate) fn core(&self) -> &Arc<Core> {
-        &self.core
-    }
-
     /// The socket's type.
     pub fn socket_type(&self) -> SocketType {
         self.core.kind
@@ -296,7 +292,7 @@ impl Drop for Socket {
         if !self.closed {
             let core = self.core.clone();
             // Linger in the background; a runtime that is shutting down just drops it.
-            let _ = self.core.handle.spawn(async move { core.close().await });
+            drop(self.core.handle.spawn(async move { core.close().await }));
         }
     }
 }

@@ -65,7 +65,12 @@ impl PeerSlot {
 #[derive(Debug)]
 pub(crate) enum EndpointKind {
     /// A listener task; accepted sessions are tracked in `State::sessions` under the same id.
-    Bind { ipc_path: Option<PathBuf> },
+    Bind {
+        /// The socket file to remove.
+        ipc_path: Option<PathBuf>,
+        /// A duplicate of a tcp listener's descriptor, to shut it down synchronously.
+        listener: Option<socket2::Socket>,
+    },
     /// A dialer task, or an inproc connection (no task), and the peer it feeds.
     Connect { peer: PeerId },
     /// An inproc name in the registry.
@@ -246,12 +251,6 @@ impl Core {
         self.writable.notify();
     }
 
-    pub(crate) fn register_session(&self, abort: AbortHandle, endpoint_id: u64) -> u64 {
-        let id = self.next_id();
-        self.state().sessions.insert(id, (abort, endpoint_id));
-        id
-    }
-
     pub(crate) fn session_ended(&self, session: u64) {
         self.state().sessions.remove(&session);
         self.sessions_changed.notify_waiters();
@@ -367,7 +366,9 @@ impl Core {
             listeners
         };
         for e in endpoints {
-            self.close_endpoint_entry(e);
+            // Connections accepted there stay until the linger wait below: their queued
+            // messages are still owed to the peers.
+            self.close_endpoint(e, false);
         }
         // Inproc peers: our outgoing pipe now belongs to them; tell them we are gone.
         let inproc: Vec<(Weak<Core>, PeerId)> = self
@@ -452,13 +453,29 @@ impl Core {
     }
 
     pub(crate) fn close_endpoint_entry(&self, e: EndpointEntry) {
+        self.close_endpoint(e, true)
+    }
+
+    /// Stops an endpoint; `drop_sessions` also ends the connections accepted on it at once.
+    fn close_endpoint(&self, e: EndpointEntry, drop_sessions: bool) {
         if let Some(t) = &e.task {
             t.abort();
         }
         match &e.kind {
-            EndpointKind::Bind { ipc_path } => {
+            EndpointKind::Bind { ipc_path, listener } => {
                 if let Some(p) = ipc_path {
                     let _ = std::fs::remove_file(p);
+                }
+                if let Some(l) = listener {
+                    // The task owning the listener ends at its next poll; shutting the socket
+                    // down now frees the port before unbind returns.
+                    let _ = l.shutdown(std::net::Shutdown::Both);
+                }
+                if !drop_sessions {
+                    self.emit(MonitorEvent::Closed {
+                        endpoint: e.resolved.clone(),
+                    });
+                    return;
                 }
                 // Sessions accepted on this endpoint go with it.
                 let mut st = self.state();

@@ -86,10 +86,8 @@ pub(crate) fn on_attach(
     identity: Option<Bytes>,
 ) -> Result<(), &'static str> {
     match kind {
-        SocketType::Pair => {
-            if st.peers.iter().any(|p| !p.detached) {
-                return Err("a PAIR socket accepts only one peer");
-            }
+        SocketType::Pair if st.peers.iter().any(|p| !p.detached) => {
+            return Err("a PAIR socket accepts only one peer");
         }
         SocketType::Router | SocketType::Stream => {
             let PatternState::Router { by_id, next_id } = &mut st.pattern else {

@@ -34,21 +34,41 @@ pub(crate) fn bind(core: &Arc<Core>, given: &str) -> Result<String> {
     let ep_id = core.next_id();
     match ep {
         Endpoint::Tcp { host, port } => {
-            let (listener, resolved) = tcp::bind(given, &host, port)?;
+            let (listener, resolved, dup) = tcp::bind(given, &host, port)?;
             let listener = Arc::new(listener);
-            start_listener(core, ep_id, given, resolved.clone(), None, move || {
-                let l = listener.clone();
-                async move { tcp::accept(&l).await }
-            });
+            start_listener(
+                core,
+                ep_id,
+                given,
+                resolved.clone(),
+                EndpointKind::Bind {
+                    ipc_path: None,
+                    listener: Some(dup),
+                },
+                move || {
+                    let l = listener.clone();
+                    async move { tcp::accept(&l).await }
+                },
+            );
             Ok(resolved)
         }
         Endpoint::Ipc(path) => {
             let (listener, resolved, file) = ipc::bind(given, &path)?;
             let listener = Arc::new(listener);
-            start_listener(core, ep_id, given, resolved.clone(), file, move || {
-                let l = listener.clone();
-                async move { ipc::accept(&l).await }
-            });
+            start_listener(
+                core,
+                ep_id,
+                given,
+                resolved.clone(),
+                EndpointKind::Bind {
+                    ipc_path: file,
+                    listener: None,
+                },
+                move || {
+                    let l = listener.clone();
+                    async move { ipc::accept(&l).await }
+                },
+            );
             Ok(resolved)
         }
         Endpoint::Inproc(name) => {
@@ -115,7 +135,7 @@ fn start_listener<F, Fut, S>(
     ep_id: u64,
     given: &str,
     resolved: String,
-    ipc_path: Option<std::path::PathBuf>,
+    kind: EndpointKind,
     mut accept: F,
 ) where
     F: FnMut() -> Fut + Send + 'static,
@@ -156,7 +176,7 @@ fn start_listener<F, Fut, S>(
         given: given.to_string(),
         resolved: resolved.clone(),
         task: Some(task.abort_handle()),
-        kind: EndpointKind::Bind { ipc_path },
+        kind,
     });
     core.emit(MonitorEvent::Listening { endpoint: resolved });
 }
@@ -239,7 +259,7 @@ async fn dial_loop(core: &Arc<Core>, ep: &Endpoint, given: &str, pre: PrePipes) 
         Some((_, out, _)) => out.reader_signal().clone(),
         None => crate::pipe::Signal::single(),
     };
-    let nothing_to_send = || pre.as_ref().is_none_or(|(_, out, _)| out.is_empty());
+    let nothing_to_send = || pre.as_ref().map_or(true, |(_, out, _)| out.is_empty());
     loop {
         if core.is_closing() && nothing_to_send() {
             return;

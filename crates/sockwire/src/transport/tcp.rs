@@ -31,8 +31,9 @@ fn resolve_blocking(given: &str, host: &Host, port: u16) -> Result<SocketAddr> {
     }
 }
 
-/// Binds a listener; returns it with the real endpoint string.
-pub(crate) fn bind(given: &str, host: &Host, port: u16) -> Result<(TcpListener, String)> {
+/// Binds a listener; returns it with the real endpoint string and a duplicate of its
+/// descriptor (to shut it down from outside the task that owns it).
+pub(crate) fn bind(given: &str, host: &Host, port: u16) -> Result<(TcpListener, String, Socket)> {
     let addr = resolve_blocking(given, host, port)?;
     let map = |e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
@@ -55,9 +56,10 @@ pub(crate) fn bind(given: &str, host: &Host, port: u16) -> Result<(TcpListener, 
     socket.bind(&addr.into()).map_err(map)?;
     socket.listen(BACKLOG).map_err(map)?;
     socket.set_nonblocking(true).map_err(map)?;
+    let dup = socket.try_clone().map_err(map)?;
     let listener = TcpListener::from_std(socket.into()).map_err(map)?;
     let local = listener.local_addr().map_err(map)?;
-    Ok((listener, format!("tcp://{local}")))
+    Ok((listener, format!("tcp://{local}"), dup))
 }
 
 /// Accepts one connection and sets it up.
