@@ -25,6 +25,14 @@ impl Message {
         m.push_back(frame);
         m
     }
+    /// A message of the given frames, in order.
+    pub fn from_frames<I, F>(frames: I) -> Self
+    where
+        I: IntoIterator<Item = F>,
+        F: Into<Bytes>,
+    {
+        frames.into_iter().map(Into::into).collect()
+    }
     /// Number of frames.
     pub fn len(&self) -> usize {
         self.frames.len()

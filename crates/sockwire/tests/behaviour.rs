@@ -1,0 +1,511 @@
+//! sockwire against sockwire: patterns, reconnection, linger and HWM behaviour over tcp, ipc
+//! and inproc. Every wait is bounded; ports are ephemeral.
+
+use std::time::Duration;
+
+use sockwire::{
+    Bytes, DealerSocket, Error, Message, PairSocket, PubSocket, PullSocket, PushSocket, RepSocket,
+    ReqSocket, RouterSocket, SubSocket, XPubSocket, XSubSocket,
+};
+use tokio::time::timeout;
+
+const T: Duration = Duration::from_secs(10);
+
+async fn within<F: std::future::Future>(f: F) -> F::Output {
+    timeout(T, f).await.expect("test step timed out")
+}
+
+fn s(m: &Message, i: usize) -> String {
+    String::from_utf8_lossy(m.get(i).expect("frame present")).into_owned()
+}
+
+/// A port that was free a moment ago (for tests that must connect before anybody binds).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn req_rep_roundtrip(endpoint: &str) {
+    let rep = RepSocket::new().unwrap();
+    let ep = rep.bind(endpoint).unwrap();
+    let req = ReqSocket::new().unwrap();
+    req.connect(&ep).unwrap();
+    for i in 0..10 {
+        within(req.send(format!("req {i}"))).await.unwrap();
+        let r = within(rep.recv()).await.unwrap();
+        assert_eq!(s(&r, 0), format!("req {i}"));
+        within(rep.send(Message::from_frames([
+            r.get(0).unwrap().clone(),
+            "extra".into(),
+        ])))
+        .await
+        .unwrap();
+        let reply = within(req.recv()).await.unwrap();
+        assert_eq!(reply.len(), 2);
+        assert_eq!(s(&reply, 0), format!("req {i}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn req_rep_over_tcp4() {
+    req_rep_roundtrip("tcp://127.0.0.1:0").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn req_rep_over_tcp6() {
+    req_rep_roundtrip("tcp://[::1]:0").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn req_rep_over_ipc() {
+    let dir = tempfile::tempdir().unwrap();
+    req_rep_roundtrip(&format!("ipc://{}/s.sock", dir.path().display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn req_rep_over_inproc() {
+    req_rep_roundtrip("inproc://req-rep-roundtrip").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn req_enforces_alternation() {
+    let req = ReqSocket::new().unwrap();
+    assert!(matches!(req.try_recv(), Err(Error::InvalidState { .. })));
+    let rep = RepSocket::new().unwrap();
+    let ep = rep.bind("inproc://req-alternation").unwrap();
+    req.connect(&ep).unwrap();
+    within(req.send("a")).await.unwrap();
+    assert!(matches!(
+        req.send("b").await,
+        Err(Error::InvalidState { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_is_atomic_and_ordered_over_tcp() {
+    let pull = PullSocket::new().unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let push = PushSocket::new().unwrap();
+    push.connect(&ep).unwrap();
+    let big = vec![7u8; 300_000];
+    within(push.send(Message::from_frames([
+        Bytes::from("a"),
+        Bytes::from(big.clone()),
+        Bytes::new(),
+    ])))
+    .await
+    .unwrap();
+    let m = within(pull.recv()).await.unwrap();
+    assert_eq!(m.len(), 3);
+    assert_eq!(m.get(1).unwrap().as_ref(), &big[..]);
+    assert!(m.get(2).unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dealer_router_identities() {
+    let router = RouterSocket::new().unwrap();
+    let ep = router.bind("tcp://127.0.0.1:0").unwrap();
+    let named = DealerSocket::new().unwrap();
+    named.set_routing_id("alice").unwrap();
+    named.connect(&ep).unwrap();
+    let anon = DealerSocket::new().unwrap();
+    anon.connect(&ep).unwrap();
+    within(named.send("from alice")).await.unwrap();
+    within(anon.send("from anon")).await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let m = within(router.recv()).await.unwrap();
+        got.push((m.get(0).unwrap().clone(), s(&m, 1)));
+    }
+    let alice = got.iter().find(|(_, b)| b == "from alice").unwrap();
+    assert_eq!(&alice.0[..], b"alice");
+    let anon_id = got
+        .iter()
+        .find(|(_, b)| b == "from anon")
+        .unwrap()
+        .0
+        .clone();
+    assert_eq!(anon_id.len(), 5);
+    assert_eq!(anon_id[0], 0);
+    within(router.send(Message::from_frames([anon_id, Bytes::from("to anon")])))
+        .await
+        .unwrap();
+    within(router.send(Message::from_frames(["alice", "to alice"])))
+        .await
+        .unwrap();
+    assert_eq!(s(&within(anon.recv()).await.unwrap(), 0), "to anon");
+    assert_eq!(s(&within(named.recv()).await.unwrap(), 0), "to alice");
+    // Unknown ids are dropped, or refused with router_mandatory.
+    within(router.send(Message::from_frames(["nobody", "x"])))
+        .await
+        .unwrap();
+    router.set_router_mandatory(true);
+    assert!(matches!(
+        router.send(Message::from_frames(["nobody", "x"])).await,
+        Err(Error::HostUnreachable { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_over_ipc() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = PairSocket::new().unwrap();
+    let ep = a
+        .bind(&format!("ipc://{}/p.sock", dir.path().display()))
+        .unwrap();
+    let b = PairSocket::new().unwrap();
+    b.connect(&ep).unwrap();
+    within(b.send("ping")).await.unwrap();
+    assert_eq!(s(&within(a.recv()).await.unwrap(), 0), "ping");
+    within(a.send("pong")).await.unwrap();
+    assert_eq!(s(&within(b.recv()).await.unwrap(), 0), "pong");
+    a.close().await;
+    assert!(
+        !dir.path().join("p.sock").exists(),
+        "ipc file removed on close"
+    );
+}
+
+/// Publishes `probe` until the subscriber sees it (the slow-joiner handshake, bounded).
+async fn sync_pubsub(publisher: &PubSocket, sub: &SubSocket, probe: &str) {
+    sub.set_recv_timeout(Some(Duration::from_millis(50)));
+    within(async {
+        loop {
+            publisher.send(probe.to_string()).await.unwrap();
+            match sub.recv().await {
+                Ok(m) if s(&m, 0) == probe => break,
+                Ok(_) | Err(Error::Timeout { .. }) => continue,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await;
+    // Drain duplicates of the probe.
+    while let Ok(m) = sub.recv().await {
+        assert_eq!(s(&m, 0), probe);
+    }
+    sub.set_recv_timeout(None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pub_sub_prefix_filtering_and_unsubscribe() {
+    let publisher = PubSocket::new().unwrap();
+    let ep = publisher.bind("tcp://127.0.0.1:0").unwrap();
+    let sub = SubSocket::new().unwrap();
+    sub.subscribe("A").unwrap();
+    sub.subscribe("sync").unwrap();
+    sub.connect(&ep).unwrap();
+    sync_pubsub(&publisher, &sub, "sync").await;
+    for t in ["B1", "A1", "xA", "A2", "", "AB"] {
+        publisher.send(t).await.unwrap();
+    }
+    publisher.send("sync-end").await.unwrap();
+    let mut got = Vec::new();
+    loop {
+        let m = within(sub.recv()).await.unwrap();
+        let v = s(&m, 0);
+        if v == "sync-end" {
+            break;
+        }
+        got.push(v);
+    }
+    assert_eq!(got, ["A1", "A2", "AB"]);
+    // Unsubscribe "A": the publisher stops sending it (checked by the SUB filter too).
+    sub.unsubscribe("A").unwrap();
+    sync_pubsub(&publisher, &sub, "sync2").await;
+    publisher.send("A3").await.unwrap();
+    publisher.send("sync-last").await.unwrap();
+    assert_eq!(s(&within(sub.recv()).await.unwrap(), 0), "sync-last");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_subscription_receives_everything_over_inproc() {
+    let publisher = PubSocket::new().unwrap();
+    publisher.bind("inproc://pubsub-all").unwrap();
+    let sub = SubSocket::new().unwrap();
+    sub.subscribe("").unwrap();
+    sub.connect("inproc://pubsub-all").unwrap();
+    // inproc subscriptions travel through the pipe: they are applied at the next send.
+    publisher.send("x").await.unwrap();
+    publisher.send("y").await.unwrap();
+    assert_eq!(s(&within(sub.recv()).await.unwrap(), 0), "x");
+    assert_eq!(s(&within(sub.recv()).await.unwrap(), 0), "y");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sub_resubscribes_after_publisher_restart() {
+    let port = free_port();
+    let ep = format!("tcp://127.0.0.1:{port}");
+    let publisher = PubSocket::new().unwrap();
+    publisher.bind(&ep).unwrap();
+    let sub = SubSocket::new().unwrap();
+    sub.subscribe("t").unwrap();
+    sub.connect(&ep).unwrap();
+    sync_pubsub(&publisher, &sub, "t-sync").await;
+    publisher.set_linger(Some(Duration::ZERO));
+    publisher.close().await;
+    // A new publisher on the same port: the SUB reconnects and subscribes again.
+    let publisher = PubSocket::new().unwrap();
+    within(async {
+        loop {
+            match publisher.bind(&ep) {
+                Ok(_) => break,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await;
+    sync_pubsub(&publisher, &sub, "t-again").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xpub_sees_subscriptions_and_xsub_subscribes_by_message() {
+    let xpub = XPubSocket::new().unwrap();
+    let ep = xpub.bind("tcp://127.0.0.1:0").unwrap();
+    let xsub = XSubSocket::new().unwrap();
+    xsub.connect(&ep).unwrap();
+    xsub.send(b"\x01news".to_vec()).await.unwrap();
+    let m = within(xpub.recv()).await.unwrap();
+    assert_eq!(m.get(0).unwrap().as_ref(), b"\x01news");
+    xpub.send("news: hi").await.unwrap();
+    xpub.send("other").await.unwrap();
+    xpub.send("news: 2").await.unwrap();
+    assert_eq!(s(&within(xsub.recv()).await.unwrap(), 0), "news: hi");
+    assert_eq!(s(&within(xsub.recv()).await.unwrap(), 0), "news: 2");
+    xsub.send(b"\x00news".to_vec()).await.unwrap();
+    let m = within(xpub.recv()).await.unwrap();
+    assert_eq!(m.get(0).unwrap().as_ref(), b"\x00news");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_before_pull_binds_delivers_everything() {
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let push = PushSocket::new().unwrap();
+    push.connect(&ep).unwrap();
+    for i in 0..100 {
+        // Queued in the connect's pipe: no peer exists yet.
+        within(push.send(format!("{i}"))).await.unwrap();
+    }
+    let pull = PullSocket::new().unwrap();
+    pull.bind(&ep).unwrap();
+    for i in 0..100 {
+        assert_eq!(s(&within(pull.recv()).await.unwrap(), 0), format!("{i}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn req_rep_survives_server_restart() {
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let rep = RepSocket::new().unwrap();
+    rep.bind(&ep).unwrap();
+    let req = ReqSocket::new().unwrap();
+    req.connect(&ep).unwrap();
+    within(req.send("one")).await.unwrap();
+    let m = within(rep.recv()).await.unwrap();
+    within(rep.send(m)).await.unwrap();
+    assert_eq!(s(&within(req.recv()).await.unwrap(), 0), "one");
+    let mut events = req.monitor();
+    rep.set_linger(Some(Duration::ZERO));
+    rep.close().await;
+    // A request written into the dying connection would be lost (as with libzmq); wait until
+    // the REQ has seen the disconnect, so the next request waits for the new server.
+    within(async {
+        loop {
+            if let Some(sockwire::MonitorEvent::Disconnected { .. }) = events.next().await {
+                break;
+            }
+        }
+    })
+    .await;
+    let rep = RepSocket::new().unwrap();
+    within(async {
+        while rep.bind(&ep).is_err() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    within(req.send("two")).await.unwrap();
+    let m = within(rep.recv()).await.unwrap();
+    assert_eq!(s(&m, 0), "two");
+    within(rep.send(m)).await.unwrap();
+    assert_eq!(s(&within(req.recv()).await.unwrap(), 0), "two");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_loss_100k_push_pull_with_linger_on_close() {
+    let pull = PullSocket::new().unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let sender = tokio::spawn(async move {
+        let push = PushSocket::new().unwrap();
+        push.connect(&ep).unwrap();
+        for i in 0u32..100_000 {
+            push.send(i.to_be_bytes().to_vec()).await.unwrap();
+        }
+        // Close right after the last send: linger (infinite by default) flushes the queue.
+        push.close().await;
+    });
+    let recv = async {
+        for i in 0u32..100_000 {
+            let m = pull.recv().await.unwrap();
+            assert_eq!(
+                m.get(0).unwrap().as_ref(),
+                &i.to_be_bytes(),
+                "message {i} out of order"
+            );
+        }
+    };
+    timeout(Duration::from_secs(60), recv)
+        .await
+        .expect("all 100k messages arrive");
+    within(sender).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hwm_blocks_push_when_pull_is_slow_inproc_exact() {
+    let pull = PullSocket::new().unwrap();
+    pull.set_recv_hwm(10);
+    pull.bind("inproc://hwm-exact").unwrap();
+    let push = PushSocket::new().unwrap();
+    push.set_send_hwm(10);
+    push.set_send_timeout(Some(Duration::from_millis(100)));
+    push.connect("inproc://hwm-exact").unwrap();
+    let mut sent = 0;
+    loop {
+        match push.send("m").await {
+            Ok(()) => sent += 1,
+            Err(Error::Timeout { .. }) => break,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(sent <= 20, "HWM not enforced");
+    }
+    // inproc pipes hold SNDHWM + RCVHWM, as in libzmq.
+    assert_eq!(sent, 20);
+    pull.recv().await.unwrap();
+    push.send("again").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hwm_blocks_push_when_pull_is_slow_tcp() {
+    let pull = PullSocket::new().unwrap();
+    pull.set_recv_hwm(10);
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let push = PushSocket::new().unwrap();
+    push.set_send_hwm(10);
+    push.set_send_timeout(Some(Duration::from_millis(300)));
+    push.connect(&ep).unwrap();
+    let body = vec![0u8; 64 * 1024];
+    let mut sent = 0usize;
+    let outcome = within(async {
+        loop {
+            match push.send(body.clone()).await {
+                Ok(()) => sent += 1,
+                Err(e) => return e,
+            }
+            assert!(
+                sent < 2_000,
+                "PUSH never blocked: memory would grow without bound"
+            );
+        }
+    })
+    .await;
+    assert!(matches!(outcome, Error::Timeout { .. }), "{outcome}");
+    // Bounded by both HWMs plus what the kernel buffers (a few MiB on loopback).
+    assert!(sent >= 20, "sent only {sent}");
+    // Reading resumes the flow.
+    for _ in 0..sent {
+        within(pull.recv()).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pub_drops_for_stalled_sub_only() {
+    let publisher = PubSocket::new().unwrap();
+    publisher.set_send_hwm(10);
+    let ep = publisher.bind("tcp://127.0.0.1:0").unwrap();
+    let stalled = SubSocket::new().unwrap();
+    stalled.set_recv_hwm(10);
+    stalled.subscribe("").unwrap();
+    stalled.connect(&ep).unwrap();
+    let good = SubSocket::new().unwrap();
+    good.subscribe("").unwrap();
+    good.connect(&ep).unwrap();
+    sync_pubsub(&publisher, &good, "sync").await;
+    // The stalled subscriber may or may not have seen the probes; from here on it never reads.
+    let body = vec![1u8; 1024];
+    let total = 5_000;
+    for batch in 0..total / 5 {
+        for i in 0..5 {
+            let mut m = body.clone();
+            m[..4].copy_from_slice(&((batch * 5 + i) as u32).to_be_bytes());
+            // PUB never blocks, whatever the stalled subscriber does.
+            timeout(Duration::from_secs(1), publisher.send(m))
+                .await
+                .expect("PUB send blocked")
+                .unwrap();
+        }
+        for i in 0..5 {
+            let m = within(good.recv()).await.unwrap();
+            assert_eq!(
+                &m.get(0).unwrap()[..4],
+                &((batch * 5 + i) as u32).to_be_bytes()
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbind_and_disconnect() {
+    let pull = PullSocket::new().unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    pull.unbind(&ep).unwrap();
+    assert!(matches!(
+        pull.unbind(&ep),
+        Err(Error::EndpointNotFound { .. })
+    ));
+    // The port is free again.
+    let again = PullSocket::new().unwrap();
+    again.bind(&ep).unwrap();
+    let push = PushSocket::new().unwrap();
+    push.connect(&ep).unwrap();
+    push.disconnect(&ep).unwrap();
+    assert!(matches!(
+        push.disconnect(&ep),
+        Err(Error::EndpointNotFound { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bind_errors_name_the_endpoint() {
+    let a = PullSocket::new().unwrap();
+    let ep = a.bind("tcp://127.0.0.1:0").unwrap();
+    let b = PullSocket::new().unwrap();
+    let e = b.bind(&ep).unwrap_err();
+    assert!(matches!(e, Error::AddrInUse { .. }));
+    assert!(e.to_string().contains(&ep), "{e}");
+    let e = b.bind("tcp://127.0.0.1:99999").unwrap_err();
+    assert!(e.to_string().contains("tcp://127.0.0.1:99999"), "{e}");
+    assert!(matches!(
+        b.bind("bogus://x"),
+        Err(Error::UnsupportedTransport { .. })
+    ));
+}
+
+#[test]
+fn blocking_api_needs_no_runtime() {
+    use sockwire::blocking;
+    let rep = blocking::RepSocket::new().unwrap();
+    let ep = rep.bind("tcp://127.0.0.1:0").unwrap();
+    let req = blocking::ReqSocket::new().unwrap();
+    req.connect(&ep).unwrap();
+    let server = std::thread::spawn(move || {
+        let m = rep.recv().unwrap();
+        rep.send(m).unwrap();
+        rep.close();
+    });
+    req.send("hello").unwrap();
+    assert_eq!(s(&req.recv().unwrap(), 0), "hello");
+    server.join().unwrap();
+}
