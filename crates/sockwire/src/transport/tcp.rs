@@ -63,10 +63,24 @@ pub(crate) fn bind(given: &str, host: &Host, port: u16) -> Result<(TcpListener, 
 }
 
 /// Accepts one connection and sets it up.
-pub(crate) async fn accept(listener: &TcpListener) -> std::io::Result<(TcpStream, String)> {
+pub(crate) async fn accept(
+    listener: &TcpListener,
+    keepalive: Option<bool>,
+) -> std::io::Result<(TcpStream, String)> {
     let (s, peer) = listener.accept().await?;
     let _ = s.set_nodelay(true);
+    set_keepalive(&s, keepalive);
     Ok((s, peer.to_string()))
+}
+
+fn set_keepalive(s: &TcpStream, keepalive: Option<bool>) {
+    if let Some(on) = keepalive {
+        let sr = SockRef::from(s);
+        let _ = sr.set_keepalive(on);
+        if on {
+            let _ = sr.set_tcp_keepalive(&TcpKeepalive::new().with_time(Duration::from_secs(60)));
+        }
+    }
 }
 
 /// Resolves and connects, trying each address in turn.
