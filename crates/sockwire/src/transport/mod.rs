@@ -36,6 +36,7 @@ pub(crate) fn bind(core: &Arc<Core>, given: &str) -> Result<String> {
         Endpoint::Tcp { host, port } => {
             let (listener, resolved, dup) = tcp::bind(given, &host, port)?;
             let listener = Arc::new(listener);
+            let keepalive = core.options().tcp_keepalive;
             start_listener(
                 core,
                 ep_id,
@@ -47,7 +48,7 @@ pub(crate) fn bind(core: &Arc<Core>, given: &str) -> Result<String> {
                 },
                 move || {
                     let l = listener.clone();
-                    async move { tcp::accept(&l).await }
+                    async move { tcp::accept(&l, keepalive).await }
                 },
             );
             Ok(resolved)
