@@ -18,8 +18,12 @@ async fn main() -> sockwire::Result<()> {
             let output = PushSocket::new()?;
             output.connect(&results)?;
             while let Ok(task) = input.recv().await {
-                let n: u64 = String::from_utf8_lossy(&task.frames()[0]).parse().unwrap_or(0);
-                output.send(format!("worker {worker}: {n}^2 = {}", n * n)).await?;
+                let n: u64 = String::from_utf8_lossy(&task.frames()[0])
+                    .parse()
+                    .unwrap_or(0);
+                output
+                    .send(format!("worker {worker}: {n}^2 = {}", n * n))
+                    .await?;
             }
             Ok::<(), sockwire::Error>(())
         });

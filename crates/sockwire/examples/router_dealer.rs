@@ -21,8 +21,14 @@ async fn main() -> sockwire::Result<()> {
     for _ in 0..2 {
         let msg = router.recv().await?;
         let (id, body) = (msg.frames()[0].clone(), msg.frames()[1].clone());
-        println!("router <- {:?}: {}", String::from_utf8_lossy(&id), String::from_utf8_lossy(&body));
-        router.send(Message::from_frames([id, Bytes::from("done")])).await?;
+        println!(
+            "router <- {:?}: {}",
+            String::from_utf8_lossy(&id),
+            String::from_utf8_lossy(&body)
+        );
+        router
+            .send(Message::from_frames([id, Bytes::from("done")]))
+            .await?;
     }
     for dealer in &clients {
         let reply = dealer.recv().await?;
