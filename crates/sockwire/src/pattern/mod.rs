@@ -1,7 +1,7 @@
-//! Routing logic per socket type, as plain functions over the socket's [`State`]: which peer
+//! Routing logic per socket type, as plain functions over the socket's state: which peer
 //! gets the next message (load-balance, fan-out, routing id, last peer), which incoming message
 //! the application sees next (fair-queue, REQ/REP envelopes, subscription filter). No I/O and
-//! no waiting here: a function that cannot proceed says [`SendOutcome::Blocked`] or `None`,
+//! no waiting here: a function that cannot proceed says `SendOutcome::Blocked` or `None`,
 //! and the caller waits on the pipes' signals.
 
 pub mod trie;
