@@ -15,10 +15,12 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::command::{encode_command, CANCEL, SUBSCRIBE};
+use crate::curve::{CurveCipher, MESSAGE_OVERHEAD};
 use crate::frame::{encode_header, header_len, Frame};
 use crate::greeting::GREETING_LEN;
-use crate::mechanism::{HandshakeStep, Mechanism, MechanismHandshake, NullMechanism};
+use crate::mechanism::{Credentials, HandshakeStep, Mechanism, MechanismConfig};
 use crate::{Command, FrameDecoder, Greeting, Message, Metadata, ProtocolError, SocketType};
+use std::sync::Arc;
 
 /// Largest command frame accepted during the handshake. READY carries a handful of short
 /// properties (libzmq sends two, plus any `X-` user properties), so 1 MiB is far more than any
@@ -32,6 +34,9 @@ pub const MAX_HANDSHAKE_COMMAND_SIZE: u64 = 1 << 20;
 /// close to its limit. Message frames are checked against the exact budget after decoding, so
 /// this allowance bounds only a transient over-read of a few hundred bytes.
 const MID_MESSAGE_COMMAND_ALLOWANCE: u64 = 256;
+
+/// Event-queue capacity kept once the queue is drained (see [`Connection::poll_event`]).
+const MAX_IDLE_EVENT_CAPACITY: usize = 1024;
 
 /// Commands that belong to a security handshake and are a protocol error after it.
 const HANDSHAKE_COMMANDS: [&[u8]; 4] = [b"READY", b"HELLO", b"WELCOME", b"INITIATE"];
@@ -58,6 +63,12 @@ pub struct ConnectionConfig {
     pub heartbeat_ttl: Option<Duration>,
     /// Close if nothing arrives within this time after a PING we sent (default: `heartbeat_ivl`).
     pub heartbeat_timeout: Option<Duration>,
+    /// The security mechanism, role and keys (default NULL).
+    pub mechanism: MechanismConfig,
+    /// NULL only: ask for an authentication decision ([`Event::AuthRequest`]) before sending
+    /// READY, as libzmq does for a NULL socket with a ZAP domain. PLAIN and CURVE servers
+    /// always ask.
+    pub authenticate_null: bool,
 }
 
 impl ConnectionConfig {
@@ -72,8 +83,20 @@ impl ConnectionConfig {
             heartbeat_ivl: None,
             heartbeat_ttl: None,
             heartbeat_timeout: None,
+            mechanism: MechanismConfig::Null,
+            authenticate_null: false,
         }
     }
+}
+
+/// A request for an authentication decision, emitted by a server-side handshake once it
+/// knows the peer's credentials. Answer with [`Connection::handle_auth_reply`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthRequest {
+    /// `"NULL"`, `"PLAIN"` or `"CURVE"`.
+    pub mechanism: &'static str,
+    /// What the peer presented.
+    pub credentials: Credentials,
 }
 
 /// What we learned about the peer during the handshake.
@@ -85,8 +108,19 @@ pub struct PeerInfo {
     pub socket_type: SocketType,
     /// The peer's `Identity` property, if it sent a non-empty one.
     pub identity: Option<Bytes>,
-    /// All READY properties.
+    /// All READY properties (for PLAIN and CURVE: those of INITIATE or READY).
     pub metadata: Metadata,
+    /// The security mechanism of the connection.
+    pub mechanism: &'static str,
+    /// The user id the authenticator gave the peer (libzmq's `User-Id` message property), as
+    /// passed to [`Connection::handle_auth_reply`]; `None` when no authentication ran (NULL
+    /// without a ZAP domain, and always on the client side).
+    pub user_id: Option<Bytes>,
+    /// The metadata the authenticator attached (ZAP metadata), kept apart from the peer's own
+    /// properties: a peer cannot forge a `User-Id` through its READY.
+    pub auth_metadata: Metadata,
+    /// The peer's permanent CURVE public key, for a CURVE server.
+    pub curve_public_key: Option<crate::CurvePublicKey>,
 }
 
 /// Something the peer did that the socket must act on.
@@ -101,6 +135,9 @@ pub enum Event {
     Subscribe(Bytes),
     /// The peer cancelled a subscription.
     Cancel(Bytes),
+    /// The handshake needs an authentication decision; no more input is processed until
+    /// [`Connection::handle_auth_reply`] gives it.
+    AuthRequest(AuthRequest),
 }
 
 /// Where the connection is in its life. Each transition is a method of [`Connection`].
@@ -110,6 +147,11 @@ enum State {
     Greeting,
     /// Greetings exchanged; the mechanism's handshake runs (for NULL: READY both ways).
     Handshake {
+        /// The version from the peer's greeting.
+        version: (u8, u8),
+    },
+    /// The mechanism waits for [`Connection::handle_auth_reply`]; input stays buffered.
+    Authenticating {
         /// The version from the peer's greeting.
         version: (u8, u8),
     },
@@ -183,12 +225,21 @@ pub struct Connection {
     ping_deadline: Option<Instant>,
     /// Set by a peer PING with a TTL: the peer must send something before this instant.
     ttl_deadline: Option<Instant>,
+    /// CURVE after the handshake: boxes and unboxes every frame.
+    cipher: Option<CurveCipher>,
+    /// What an authenticator said about the peer (user id, metadata), until the handshake
+    /// completes.
+    auth: Option<(Bytes, Metadata)>,
+    /// The peer's CURVE key, from the authentication request.
+    peer_curve_key: Option<crate::CurvePublicKey>,
+    /// Attached to every received message once the peer was authenticated.
+    message_peer: Option<Arc<PeerInfo>>,
 }
 
 impl Connection {
     /// Starts a connection at `now`; our greeting is queued for transmission.
     pub fn new(config: ConnectionConfig, now: Instant) -> Self {
-        let mechanism = Mechanism::Null(NullMechanism::new());
+        let mechanism = Mechanism::new(&config.mechanism, config.authenticate_null);
         let mut transmit = BytesMut::with_capacity(256);
         transmit.extend_from_slice(
             &Greeting::new(mechanism.name().as_bytes(), mechanism.as_server()).encode(),
@@ -224,6 +275,10 @@ impl Connection {
             next_ping: None,
             ping_deadline: None,
             ttl_deadline: None,
+            cipher: None,
+            auth: None,
+            peer_curve_key: None,
+            message_peer: None,
             config,
         }
     }
@@ -249,7 +304,13 @@ impl Connection {
 
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > MAX_IDLE_EVENT_CAPACITY {
+            // One read of tiny frames can decode tens of thousands of events; do not keep a
+            // queue that size for the rest of the connection.
+            self.events.shrink_to(MAX_IDLE_EVENT_CAPACITY);
+        }
+        event
     }
 
     /// Appends bytes that must be written to the peer (greeting, handshake, PING/PONG, ERROR).
@@ -259,7 +320,62 @@ impl Connection {
             self.transmit.clear();
         }
         if let Some(context) = self.pending_pong.take() {
-            Command::Pong(context).encode(out);
+            self.encode_command(&Command::Pong(context), out);
+        }
+    }
+
+    /// Appends a command frame, boxed when CURVE is on.
+    fn encode_command(&mut self, command: &Command, out: &mut BytesMut) {
+        match &mut self.cipher {
+            None => command.encode(out),
+            Some(cipher) => {
+                let mut plain = BytesMut::new();
+                command.encode(&mut plain);
+                let skip = if plain[0] & crate::frame::FLAG_LONG != 0 {
+                    9
+                } else {
+                    2
+                };
+                cipher.seal_frame(false, true, &[&plain[skip..]], out);
+            }
+        }
+    }
+
+    /// Gives the authentication decision asked for by [`Event::AuthRequest`]: a status code
+    /// (200 grants access; 300, 400 and 500 refuse it, and the peer gets an ERROR with the
+    /// code), the user id and metadata to attach to the peer ([`PeerInfo::user_id`],
+    /// [`PeerInfo::auth_metadata`]).
+    ///
+    /// Afterwards call [`Connection::handle_input`] again with the unread input (it was left
+    /// in the buffer while the decision was pending), and flush [`Connection::poll_transmit`].
+    pub fn handle_auth_reply(
+        &mut self,
+        status_code: u16,
+        user_id: Bytes,
+        metadata: Metadata,
+        now: Instant,
+    ) -> Result<(), ProtocolError> {
+        if let State::Failed(e) = &self.state {
+            return Err(e.clone());
+        }
+        let State::Authenticating { version } = self.state else {
+            return Err(ProtocolError::UnexpectedAuthReply);
+        };
+        if status_code != 200 {
+            return Err(self.fail(ProtocolError::AuthDenied {
+                status: status_code,
+            }));
+        }
+        self.auth = Some((user_id, metadata));
+        self.state = State::Handshake { version };
+        let step = self
+            .mechanism
+            .auth_granted(&self.our_metadata, &mut self.transmit);
+        match step {
+            Ok(step) => self
+                .handle_step(step, version, now)
+                .map_err(|e| self.fail(e)),
+            Err(e) => Err(self.fail(e)),
         }
     }
 
@@ -280,6 +396,13 @@ impl Connection {
     /// can never overtake our READY.
     pub fn encode_message(&mut self, msg: &Message, out: &mut BytesMut) {
         self.poll_transmit(out);
+        if let Some(cipher) = &mut self.cipher {
+            let last = msg.len().saturating_sub(1);
+            for (i, frame) in msg.iter().enumerate() {
+                cipher.seal_frame(i < last, false, &[frame], out);
+            }
+            return;
+        }
         let total: usize = msg.iter().map(|f| header_len(f.len()) + f.len()).sum();
         out.reserve(total);
         let last = msg.len().saturating_sub(1);
@@ -300,7 +423,15 @@ impl Connection {
             Some(peer) => peer.version >= (3, 1),
             None => true,
         };
-        if peer_speaks_31 {
+        if let Some(cipher) = &mut self.cipher {
+            // libzmq boxes subscriptions as commands (flags bit 1 inside the box).
+            let name = if subscribe { SUBSCRIBE } else { CANCEL };
+            if peer_speaks_31 {
+                cipher.seal_frame(false, true, &[&[name.len() as u8], name, topic], out);
+            } else {
+                cipher.seal_frame(false, false, &[&[u8::from(subscribe)], topic], out);
+            }
+        } else if peer_speaks_31 {
             let name = if subscribe { SUBSCRIBE } else { CANCEL };
             encode_command(name, &[topic], out);
         } else {
@@ -339,7 +470,9 @@ impl Connection {
     /// The next instant at which [`Connection::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
-            State::Greeting | State::Handshake { .. } => self.handshake_deadline,
+            State::Greeting | State::Handshake { .. } | State::Authenticating { .. } => {
+                self.handshake_deadline
+            }
             State::Traffic => [self.next_ping, self.ping_deadline, self.ttl_deadline]
                 .into_iter()
                 .flatten()
@@ -354,7 +487,7 @@ impl Connection {
         loop {
             match &self.state {
                 State::Greeting => {
-                    if !self.handle_greeting(buf)? {
+                    if !self.handle_greeting(buf, now)? {
                         return Ok(());
                     }
                 }
@@ -365,7 +498,11 @@ impl Connection {
                     };
                     self.handle_handshake_frame(frame, version, now)?;
                 }
-                State::Traffic => return self.handle_traffic(buf, now),
+                State::Authenticating { .. } => return Ok(()),
+                State::Traffic => {
+                    self.check_cipher()?;
+                    return self.handle_traffic(buf, now);
+                }
                 State::Failed(e) => return Err(e.clone()),
             }
         }
@@ -373,7 +510,7 @@ impl Connection {
 
     /// `Greeting` -> `Handshake`: checks the peer's greeting and starts the mechanism.
     /// Returns false while the greeting is incomplete.
-    fn handle_greeting(&mut self, buf: &mut BytesMut) -> Result<bool, ProtocolError> {
+    fn handle_greeting(&mut self, buf: &mut BytesMut, now: Instant) -> Result<bool, ProtocolError> {
         let Some(greeting) = Greeting::parse(buf)? else {
             return Ok(false);
         };
@@ -386,10 +523,10 @@ impl Connection {
             });
         }
         self.mechanism.check_peer_greeting(&greeting)?;
-        self.mechanism.start(&self.our_metadata, &mut self.transmit);
-        self.state = State::Handshake {
-            version: (greeting.major, greeting.minor),
-        };
+        let version = (greeting.major, greeting.minor);
+        self.state = State::Handshake { version };
+        let step = self.mechanism.start(&self.our_metadata, &mut self.transmit);
+        self.handle_step(step, version, now)?;
         Ok(true)
     }
 
@@ -403,18 +540,44 @@ impl Connection {
         if !frame.command {
             return Err(ProtocolError::MessageBeforeHandshake);
         }
-        let command = Command::parse(frame.body)?;
-        match self
-            .mechanism
-            .handle_command(command, &self.our_metadata, &mut self.transmit)?
-        {
+        let step = self.mechanism.handle_command(
+            frame.body,
+            &self.our_metadata,
+            &mut self.transmit,
+            now,
+        )?;
+        self.handle_step(step, version, now)
+    }
+
+    /// Acts on what the mechanism made of a command: wait, ask for a decision, or complete.
+    fn handle_step(
+        &mut self,
+        step: HandshakeStep,
+        version: (u8, u8),
+        now: Instant,
+    ) -> Result<(), ProtocolError> {
+        match step {
             HandshakeStep::Continue => Ok(()),
+            HandshakeStep::Authenticate(credentials) => {
+                if let Credentials::Curve { public_key } = &credentials {
+                    self.peer_curve_key = Some(*public_key);
+                }
+                self.state = State::Authenticating { version };
+                self.events.push_back(Event::AuthRequest(AuthRequest {
+                    mechanism: self.mechanism.name(),
+                    credentials,
+                }));
+                Ok(())
+            }
             HandshakeStep::Complete(metadata) => {
                 let peer = self.check_peer_metadata(version, metadata)?;
+                self.cipher = self.mechanism.take_cipher();
                 self.state = State::Traffic;
-                self.decoder
-                    .set_max_frame_size(self.config.max_msg_size.unwrap_or(u64::MAX));
                 self.next_ping = self.heartbeat_ivl.map(|ivl| now + ivl);
+                self.update_decoder_limit();
+                if peer.user_id.is_some() || peer.mechanism != "NULL" {
+                    self.message_peer = Some(Arc::new(peer.clone()));
+                }
                 self.events
                     .push_back(Event::HandshakeComplete(peer.clone()));
                 self.peer = Some(peer);
@@ -455,11 +618,19 @@ impl Connection {
             }
             _ => None,
         };
+        let (user_id, auth_metadata) = match &self.auth {
+            Some((user_id, md)) => (Some(user_id.clone()), md.clone()),
+            None => (None, Metadata::new()),
+        };
         Ok(PeerInfo {
             version,
             socket_type,
             identity,
             metadata,
+            mechanism: self.mechanism.name(),
+            user_id,
+            auth_metadata,
+            curve_public_key: self.peer_curve_key,
         })
     }
 
@@ -481,6 +652,10 @@ impl Connection {
                     });
                 }
                 Err(e) => return Err(e),
+            };
+            let frame = match &mut self.cipher {
+                Some(cipher) => cipher.open_frame(frame)?,
+                None => frame,
             };
             if frame.command {
                 self.handle_command(frame.body, now)?;
@@ -511,11 +686,17 @@ impl Connection {
             return Ok(());
         }
         if self.partial.is_empty() {
-            let event = self.single_frame_event(frame.body);
+            let mut event = self.single_frame_event(frame.body);
+            if let (Event::Message(m), Some(peer)) = (&mut event, &self.message_peer) {
+                m.set_peer(Some(peer.clone()));
+            }
             self.events.push_back(event);
         } else {
             self.partial.push_back(frame.body);
-            let msg = std::mem::take(&mut self.partial);
+            let mut msg = std::mem::take(&mut self.partial);
+            if let Some(peer) = &self.message_peer {
+                msg.set_peer(Some(peer.clone()));
+            }
             self.partial_size = 0;
             self.update_decoder_limit();
             self.events.push_back(Event::Message(msg));
@@ -540,14 +721,24 @@ impl Connection {
     /// [`MID_MESSAGE_COMMAND_ALLOWANCE`]).
     #[inline]
     fn update_decoder_limit(&mut self) {
-        if let Some(limit) = self.config.max_msg_size {
-            let max = if self.partial.is_empty() {
-                limit
-            } else {
-                (limit - self.partial_size).max(MID_MESSAGE_COMMAND_ALLOWANCE.min(limit))
-            };
-            self.decoder.set_max_frame_size(max);
-        }
+        let max = match self.config.max_msg_size {
+            Some(limit) => {
+                if self.partial.is_empty() {
+                    limit
+                } else {
+                    (limit - self.partial_size).max(MID_MESSAGE_COMMAND_ALLOWANCE.min(limit))
+                }
+            }
+            None => u64::MAX,
+        };
+        // A CURVE MESSAGE is larger than the frame it carries; the frame is checked against the
+        // exact budget once unboxed.
+        let max = if self.cipher.is_some() {
+            max.saturating_add(MESSAGE_OVERHEAD)
+        } else {
+            max
+        };
+        self.decoder.set_max_frame_size(max);
     }
 
     /// A command after the handshake.
@@ -588,7 +779,17 @@ impl Connection {
     }
 
     /// Runs the timers; see [`Connection::handle_timeout`].
+    /// CURVE: once our nonces are used up the connection must end (RFC 26 allows no more than
+    /// 2^64-1 commands), instead of wrapping.
+    fn check_cipher(&self) -> Result<(), ProtocolError> {
+        match &self.cipher {
+            Some(c) if c.exhausted() => Err(ProtocolError::InvalidSequence),
+            _ => Ok(()),
+        }
+    }
+
     fn run_timers(&mut self, now: Instant) -> Result<(), ProtocolError> {
+        self.check_cipher()?;
         if !self.is_ready() {
             if self.handshake_deadline.is_some_and(|d| now >= d) {
                 return Err(ProtocolError::HandshakeTimeout);
@@ -606,11 +807,13 @@ impl Connection {
                 let ttl = self.config.heartbeat_ttl.map_or(0, |t| {
                     u16::try_from(t.as_millis() / 100).unwrap_or(u16::MAX)
                 });
-                Command::Ping {
+                let ping = Command::Ping {
                     ttl,
                     context: Bytes::new(),
-                }
-                .encode(&mut self.transmit);
+                };
+                let mut out = std::mem::take(&mut self.transmit);
+                self.encode_command(&ping, &mut out);
+                self.transmit = out;
                 self.next_ping = Some(now + ivl);
                 // Like libzmq, an unanswered PING keeps its deadline: later PINGs do not
                 // extend it.
@@ -632,7 +835,10 @@ impl Connection {
     fn fail(&mut self, e: ProtocolError) -> ProtocolError {
         if let Some(reason) = e.error_reason() {
             if !matches!(self.state, State::Greeting) {
-                Command::Error(Bytes::from_static(reason.as_bytes())).encode(&mut self.transmit);
+                let error = Command::Error(Bytes::from_static(reason.as_bytes()));
+                let mut out = std::mem::take(&mut self.transmit);
+                self.encode_command(&error, &mut out);
+                self.transmit = out;
             }
         }
         self.pending_pong = None;

@@ -95,6 +95,34 @@ pub enum ProtocolError {
     /// The peer's Identity property is invalid (over 255 bytes or starting with 0x00).
     #[error("peer announced an invalid identity")]
     InvalidIdentity,
+    /// We refused the peer: the authenticator answered with this status code (300 temporary,
+    /// 400 denied, 500 internal error). An ERROR with the code is sent before closing.
+    #[error("authentication failed: the authenticator answered {status}")]
+    AuthDenied {
+        /// The status code.
+        status: u16,
+    },
+    /// The peer refused to authenticate us (an ERROR with a status code during a PLAIN or
+    /// CURVE handshake).
+    #[error("authentication failed: {reason}")]
+    AuthenticationFailed {
+        /// The status code the peer sent, if any.
+        status: Option<u16>,
+        /// Why.
+        reason: String,
+    },
+    /// A CURVE box did not open, or held something other than RFC 26 requires.
+    #[error("CURVE security check failed: {reason}")]
+    Cryptographic {
+        /// What failed.
+        reason: &'static str,
+    },
+    /// A CURVE short nonce did not increase: a replayed, reordered or exhausted box.
+    #[error("CURVE nonce did not increase (replayed or reordered box)")]
+    InvalidSequence,
+    /// [`crate::Connection::handle_auth_reply`] was called with no authentication pending.
+    #[error("authentication reply without a pending request")]
+    UnexpectedAuthReply,
     /// The peer sent an ERROR command.
     #[error("peer refused the connection: {reason}")]
     PeerError {
@@ -110,6 +138,9 @@ impl ProtocolError {
             ProtocolError::IncompatibleSocketType { .. } => Some("Invalid socket type"),
             ProtocolError::MissingSocketType => Some("Invalid socket type"),
             ProtocolError::InvalidIdentity => Some("Invalid identity"),
+            ProtocolError::AuthDenied { status: 300 } => Some("300"),
+            ProtocolError::AuthDenied { status: 500 } => Some("500"),
+            ProtocolError::AuthDenied { .. } => Some("400"),
             _ => None,
         }
     }

@@ -9,17 +9,22 @@
 
 pub mod command;
 pub mod connection;
+pub mod curve;
 pub mod error;
 pub mod frame;
 pub mod greeting;
-mod mechanism;
+pub mod keys;
+pub mod mechanism;
 pub mod message;
 pub mod socket_type;
+pub mod z85;
 
 pub use command::{Command, Metadata};
-pub use connection::{Connection, ConnectionConfig, Event, PeerInfo};
+pub use connection::{AuthRequest, Connection, ConnectionConfig, Event, PeerInfo};
 pub use error::ProtocolError;
 pub use frame::{Frame, FrameDecoder};
 pub use greeting::Greeting;
+pub use keys::{CookieKeyRing, CurveKeyPair, CurvePublicKey, CurveSecretKey, KeyError};
+pub use mechanism::{Credentials, MechanismConfig};
 pub use message::Message;
 pub use socket_type::SocketType;

@@ -1,23 +1,65 @@
 //! A message: one or more frames, delivered atomically.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use smallvec::SmallVec;
+
+use crate::PeerInfo;
 
 /// A ZeroMQ message: an ordered list of frames, sent and received as a unit.
 ///
 /// Frames are [`Bytes`], so a received frame is a slice of the read buffer and a large body is
 /// sent without a copy. Most messages have one or two frames, which are stored inline.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// A received message from an authenticated peer (PLAIN, CURVE, or NULL with an authenticator)
+/// carries that peer's [`PeerInfo`] — its user id, the authenticator's metadata, its socket
+/// type — readable with [`Message::peer`] and [`Message::property`], like libzmq's
+/// `zmq_msg_gets`. Equality compares the frames only.
+#[derive(Clone, Debug, Default)]
 pub struct Message {
     frames: SmallVec<[Bytes; 2]>,
+    peer: Option<Arc<PeerInfo>>,
 }
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self.frames == other.frames
+    }
+}
+impl Eq for Message {}
 
 impl Message {
     /// An empty message (no frames).
     pub fn new() -> Self {
         Message {
             frames: SmallVec::new(),
+            peer: None,
         }
+    }
+    /// The authenticated peer this message came from (see the type's documentation).
+    pub fn peer(&self) -> Option<&Arc<PeerInfo>> {
+        self.peer.as_ref()
+    }
+    /// Attaches (or clears) the peer information.
+    pub fn set_peer(&mut self, peer: Option<Arc<PeerInfo>>) {
+        self.peer = peer;
+    }
+    /// The authenticated user id of the sender (libzmq's `User-Id` property).
+    pub fn user_id(&self) -> Option<&Bytes> {
+        self.peer.as_ref()?.user_id.as_ref()
+    }
+    /// A message property as libzmq's `zmq_msg_gets` names them: `User-Id`, then the
+    /// authenticator's metadata, then the peer's own properties (`Socket-Type`, `Identity`,
+    /// `X-*`). Names compare case-insensitively; `None` for messages of unauthenticated peers.
+    pub fn property(&self, name: &str) -> Option<&Bytes> {
+        let peer = self.peer.as_ref()?;
+        if name.eq_ignore_ascii_case("User-Id") {
+            return peer.user_id.as_ref();
+        }
+        peer.auth_metadata
+            .get(name)
+            .or_else(|| peer.metadata.get(name))
     }
     /// A message of one frame.
     pub fn single(frame: impl Into<Bytes>) -> Self {
@@ -81,7 +123,10 @@ impl Message {
     pub fn split_front(&mut self, at: usize) -> Message {
         let rest: SmallVec<[Bytes; 2]> = self.frames.drain(at..).collect();
         let front = std::mem::replace(&mut self.frames, rest);
-        Message { frames: front }
+        Message {
+            frames: front,
+            peer: self.peer.clone(),
+        }
     }
     /// Appends every frame of `other`.
     pub fn extend(&mut self, other: Message) {
@@ -109,6 +154,7 @@ impl FromIterator<Bytes> for Message {
     fn from_iter<I: IntoIterator<Item = Bytes>>(iter: I) -> Self {
         Message {
             frames: iter.into_iter().collect(),
+            peer: None,
         }
     }
 }

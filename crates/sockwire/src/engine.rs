@@ -8,10 +8,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use sockwire_proto::{Connection, ConnectionConfig, Event, PeerInfo, ProtocolError, SocketType};
+
+use crate::auth::{AuthReply, AuthRequest, AuthenticatorHandle};
 
 use crate::monitor::MonitorEvent;
 use crate::pipe::{Item, Pipe};
@@ -24,6 +26,9 @@ const READ_CHUNK: usize = 64 * 1024;
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// Items drained from the pipe per lock.
 const DRAIN_BATCH: usize = 256;
+/// How long a failing connection may take to write what is queued (an ERROR command) before it
+/// is closed anyway: a peer that does not read must not keep a dead connection open.
+const CLOSE_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Where the connection's pipes come from.
 pub(crate) enum Attach {
@@ -45,9 +50,11 @@ pub(crate) enum SessionEnd {
     Closed,
 }
 
-fn connection_config(core: &Core) -> ConnectionConfig {
+fn connection_config(core: &Core) -> crate::Result<ConnectionConfig> {
     let o = core.options();
     let mut c = ConnectionConfig::new(core.kind);
+    c.mechanism = o.mechanism(&core.cookie_keys)?;
+    c.authenticate_null = o.authenticator.is_some() && !o.zap_domain.is_empty();
     c.identity = o.routing_id.clone();
     c.max_msg_size = o.max_msg_size;
     c.max_frames = o.max_frames;
@@ -55,7 +62,23 @@ fn connection_config(core: &Core) -> ConnectionConfig {
     c.heartbeat_ivl = o.heartbeat_ivl;
     c.heartbeat_ttl = o.heartbeat_ttl;
     c.heartbeat_timeout = o.heartbeat_timeout;
-    c
+    Ok(c)
+}
+
+/// What the engine needs to ask for authentication decisions.
+struct AuthContext {
+    authenticator: Option<AuthenticatorHandle>,
+    domain: String,
+    identity: bytes::Bytes,
+    address: String,
+}
+
+/// The address as RFC 27 wants it: the IP without the port for tcp, the path for ipc.
+fn zap_address(peer_addr: &str) -> String {
+    match peer_addr.parse::<std::net::SocketAddr>() {
+        Ok(sa) => sa.ip().to_string(),
+        Err(_) => peer_addr.to_string(),
+    }
 }
 
 /// Runs one ZMTP connection to its end.
@@ -74,12 +97,34 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin,
 {
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut conn = Connection::new(connection_config(&core), Instant::now());
+    let config = match connection_config(&core) {
+        Ok(c) => c,
+        Err(e) => {
+            let reason = format!("security options incomplete: {e}");
+            core.emit(MonitorEvent::HandshakeFailed {
+                endpoint: endpoint.to_string(),
+                peer: peer_addr.to_string(),
+                reason: reason.clone(),
+            });
+            return SessionEnd::HandshakeFailed(reason);
+        }
+    };
+    let auth = {
+        let o = core.options();
+        AuthContext {
+            authenticator: o.authenticator.clone(),
+            domain: o.zap_domain.clone(),
+            identity: o.routing_id.clone(),
+            address: zap_address(peer_addr),
+        }
+    };
+    let mut conn = Connection::new(config, Instant::now());
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
 
     // --- handshake ---
-    let handshake_result = handshake(&mut conn, &mut rd, &mut wr, &mut rbuf, &mut wbuf).await;
+    let handshake_result =
+        handshake(&mut conn, &mut rd, &mut wr, &mut rbuf, &mut wbuf, &auth).await;
     drop(permit);
     let peer = match handshake_result {
         Ok(p) => p,
@@ -159,25 +204,67 @@ async fn flush<W: AsyncWrite + Unpin>(wr: &mut W, wbuf: &mut BytesMut) -> std::i
     Ok(())
 }
 
+/// Best-effort [`flush`] before closing a failed connection, bounded by [`CLOSE_FLUSH_TIMEOUT`].
+async fn flush_before_close<W: AsyncWrite + Unpin>(wr: &mut W, wbuf: &mut BytesMut) {
+    let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, flush(wr, wbuf)).await;
+}
+
 async fn handshake<R, W>(
     conn: &mut Connection,
     rd: &mut R,
     wr: &mut W,
     rbuf: &mut BytesMut,
     wbuf: &mut BytesMut,
+    auth: &AuthContext,
 ) -> Result<PeerInfo, String>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    loop {
+    'outer: loop {
         conn.poll_transmit(wbuf);
         flush(wr, wbuf)
             .await
             .map_err(|e| format!("write failed during handshake: {e}"))?;
         while let Some(ev) = conn.poll_event() {
-            if let Event::HandshakeComplete(info) = ev {
-                return Ok(info);
+            match ev {
+                Event::HandshakeComplete(info) => return Ok(info),
+                Event::AuthRequest(req) => {
+                    // The connection processes no input until the decision; the handshake
+                    // deadline still runs.
+                    let reply = match &auth.authenticator {
+                        None => Some(AuthReply::allow(bytes::Bytes::new())),
+                        Some(a) => {
+                            let request = AuthRequest {
+                                domain: auth.domain.clone(),
+                                address: auth.address.clone(),
+                                identity: auth.identity.clone(),
+                                mechanism: req.mechanism,
+                                credentials: req.credentials,
+                            };
+                            let decide = a.0.authenticate(&request);
+                            match conn.poll_timeout() {
+                                Some(d) => tokio::select! {
+                                    r = decide => Some(r),
+                                    _ = tokio::time::sleep_until(d.into()) => None,
+                                },
+                                None => Some(decide.await),
+                            }
+                        }
+                    };
+                    let now = Instant::now();
+                    let result = match reply {
+                        Some(r) => conn
+                            .handle_auth_reply(r.status_code, r.user_id, r.metadata, now)
+                            .and_then(|()| conn.handle_input(rbuf, now)),
+                        None => conn.handle_timeout(now),
+                    };
+                    if let Err(e) = result {
+                        return Err(fail(conn, wr, wbuf, e).await);
+                    }
+                    continue 'outer;
+                }
+                _ => {}
             }
         }
         let deadline = conn.poll_timeout();
@@ -218,7 +305,7 @@ async fn fail<W: AsyncWrite + Unpin>(
     e: ProtocolError,
 ) -> String {
     conn.poll_transmit(wbuf);
-    let _ = flush(wr, wbuf).await;
+    flush_before_close(wr, wbuf).await;
     e.to_string()
 }
 
@@ -253,7 +340,15 @@ where
         // 1. Hand decoded events to the socket while the pipe has room.
         loop {
             if let Some(item) = stalled.take() {
-                if let Err(item) = inp.try_push(item) {
+                // Subscriptions bypass the pipe's HWM (the application's own must never be
+                // lost), but from the wire they wait for room like messages: a peer streaming
+                // SUBSCRIBE/CANCEL to a PUB that is not sending must not grow the queue.
+                let pushed = if matches!(item, Item::Msg(_)) || inp.has_room() {
+                    inp.try_push(item)
+                } else {
+                    Err(item)
+                };
+                if let Err(item) = pushed {
                     if inp.is_closed() {
                         return Err("socket closed".into());
                     }
@@ -268,7 +363,7 @@ where
                 Some(Event::Message(_)) => {}
                 Some(Event::Subscribe(t)) => stalled = Some(Item::Sub(t)),
                 Some(Event::Cancel(t)) => stalled = Some(Item::Cancel(t)),
-                Some(Event::HandshakeComplete(_)) => {}
+                Some(Event::HandshakeComplete(_)) | Some(Event::AuthRequest(_)) => {}
                 None => break,
             }
         }
@@ -320,14 +415,18 @@ where
                     Err(e) => return Err(format!("write failed: {e}")),
                 }
             }
-            r = rd.read_buf(rbuf), if can_read => {
+            r = async {
+                // At most a chunk per read, so one read decodes a bounded number of frames.
+                let mut limited = (&mut *rbuf).limit(READ_CHUNK);
+                rd.read_buf(&mut limited).await
+            }, if can_read => {
                 match r {
                     Ok(0) => read_eof = true,
                     Ok(_) => {
                         if let Err(e) = conn.handle_input(rbuf, Instant::now()) {
                             let reason = e.to_string();
                             conn.poll_transmit(wbuf);
-                            let _ = flush(wr, wbuf).await;
+                            flush_before_close(wr, wbuf).await;
                             return Err(reason);
                         }
                     }
@@ -340,7 +439,7 @@ where
                 if let Err(e) = conn.handle_timeout(Instant::now()) {
                     let reason = e.to_string();
                     conn.poll_transmit(wbuf);
-                    let _ = flush(wr, wbuf).await;
+                    flush_before_close(wr, wbuf).await;
                     return Err(reason);
                 }
             }

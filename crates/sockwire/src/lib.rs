@@ -17,12 +17,38 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Security
+//!
+//! PLAIN (RFC 24) and CURVE (RFC 26) interoperate with libzmq; [`auth`] decides who may
+//! connect. Messages from authenticated peers carry the peer's user id and the
+//! authenticator's metadata ([`Message::user_id`], [`Message::property`], [`Message::peer`]).
+//!
+//! ```no_run
+//! # #[tokio::main] async fn main() -> sockwire::Result<()> {
+//! use std::sync::Arc;
+//! use sockwire::{AllowList, CurveKeyPair, RepSocket, ReqSocket};
+//! let (server_keys, client_keys) = (CurveKeyPair::generate(), CurveKeyPair::generate());
+//! let rep = RepSocket::new()?;
+//! rep.set_curve_server(true);
+//! rep.set_curve_secret_key(server_keys.secret.clone());
+//! rep.set_authenticator(Some(Arc::new(AllowList::new().allow_curve_key(client_keys.public))));
+//! let endpoint = rep.bind("tcp://127.0.0.1:0")?;
+//! let req = ReqSocket::new()?;
+//! req.set_curve_client(server_keys.public, &client_keys);
+//! req.connect(&endpoint)?;
+//! req.send("hello").await?;
+//! let msg = rep.recv().await?;
+//! assert_eq!(msg.user_id().unwrap(), client_keys.public.to_z85().as_bytes());
+//! # Ok(()) }
+//! ```
+//!
 //! Layers (see `shared/DESIGN.md`): [`socket`] (typed API) over [`pattern`] (routing per type)
 //! over pipes (bounded queues = HWM) over the engine (one task per connection) over transports;
 //! every protocol decision lives in the sans-IO `sockwire-proto` crate.
 
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod blocking;
 mod endpoint;
 mod engine;
@@ -35,6 +61,7 @@ pub mod socket;
 mod socket_core;
 mod transport;
 
+pub use auth::{AllowList, AuthReply, AuthRequest, Authenticator};
 pub use bytes::Bytes;
 pub use endpoint::{Endpoint, Host};
 pub use error::{Error, Result};
@@ -44,4 +71,7 @@ pub use socket::{
     DealerSocket, PairSocket, PubSocket, PullSocket, PushSocket, RecvStream, RepSocket, ReqSocket,
     RouterSocket, Socket, StreamSocket, SubSocket, XPubSocket, XSubSocket,
 };
-pub use sockwire_proto::{Message, SocketType};
+pub use sockwire_proto::{
+    z85, Credentials, CurveKeyPair, CurvePublicKey, CurveSecretKey, KeyError, Message, Metadata,
+    PeerInfo, SocketType,
+};

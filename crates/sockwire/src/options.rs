@@ -3,6 +3,12 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use sockwire_proto::{
+    CookieKeyRing, CurveKeyPair, CurvePublicKey, CurveSecretKey, MechanismConfig,
+};
+
+use crate::auth::AuthenticatorHandle;
+use crate::error::{Error, Result};
 
 /// The options of one socket. Connections read them when they start, so a change affects
 /// connections made after it (as in libzmq).
@@ -58,6 +64,27 @@ pub struct Options {
     pub max_frames: usize,
     /// Largest number of not-yet-handshaken connections per listener (beyond libzmq).
     pub max_handshaking: usize,
+    // --- security (see the crate's "Security" documentation) ---
+    /// Be a PLAIN server (`ZMQ_PLAIN_SERVER`).
+    pub plain_server: bool,
+    /// PLAIN client user name (`ZMQ_PLAIN_USERNAME`); with a password, makes a PLAIN client.
+    pub plain_username: Option<Bytes>,
+    /// PLAIN client password (`ZMQ_PLAIN_PASSWORD`).
+    pub plain_password: Option<Bytes>,
+    /// Be a CURVE server (`ZMQ_CURVE_SERVER`); needs [`Options::curve_secret_key`].
+    pub curve_server: bool,
+    /// Our permanent CURVE secret key (`ZMQ_CURVE_SECRETKEY`), server or client.
+    pub curve_secret_key: Option<CurveSecretKey>,
+    /// Our permanent CURVE public key (`ZMQ_CURVE_PUBLICKEY`); derived from the secret key
+    /// when not set, and refused when it does not match it.
+    pub curve_public_key: Option<CurvePublicKey>,
+    /// The server's public key (`ZMQ_CURVE_SERVERKEY`): makes a CURVE client.
+    pub curve_server_key: Option<CurvePublicKey>,
+    /// The ZAP domain given to the authenticator; a non-empty domain also makes NULL sockets
+    /// ask the authenticator (`ZMQ_ZAP_DOMAIN`).
+    pub zap_domain: String,
+    /// Decides which peers may connect (see [`crate::auth`]).
+    pub authenticator: Option<AuthenticatorHandle>,
 }
 
 impl Default for Options {
@@ -84,6 +111,65 @@ impl Default for Options {
             xpub_welcome_msg: None,
             max_frames: 65_536,
             max_handshaking: 1024,
+            plain_server: false,
+            plain_username: None,
+            plain_password: None,
+            curve_server: false,
+            curve_secret_key: None,
+            curve_public_key: None,
+            curve_server_key: None,
+            zap_domain: String::new(),
+            authenticator: None,
         }
+    }
+}
+
+impl Options {
+    /// The security mechanism these options select, as libzmq chooses it: CURVE server, CURVE
+    /// client (a server key is set), PLAIN server, PLAIN client (a user name or password is
+    /// set), else NULL. Errors when the selected mechanism lacks a key.
+    pub fn mechanism(&self, cookie_keys: &CookieKeyRing) -> Result<MechanismConfig> {
+        let invalid = |option, reason: &str| Error::InvalidOption {
+            option,
+            reason: reason.to_string(),
+        };
+        if self.curve_server {
+            let secret = self.curve_secret_key.clone().ok_or_else(|| {
+                invalid("curve_secret_key", "a CURVE server needs its secret key")
+            })?;
+            return Ok(MechanismConfig::CurveServer {
+                secret_key: secret,
+                cookie_keys: cookie_keys.clone(),
+            });
+        }
+        if let Some(server_public) = self.curve_server_key {
+            let secret = self.curve_secret_key.clone().ok_or_else(|| {
+                invalid(
+                    "curve_secret_key",
+                    "a CURVE client needs its key pair (see CurveKeyPair::generate)",
+                )
+            })?;
+            let keypair = CurveKeyPair::from_secret(secret);
+            if self.curve_public_key.is_some_and(|p| p != keypair.public) {
+                return Err(invalid(
+                    "curve_public_key",
+                    "the public key does not belong to the secret key",
+                ));
+            }
+            return Ok(MechanismConfig::CurveClient {
+                server_public,
+                keypair,
+            });
+        }
+        if self.plain_server {
+            return Ok(MechanismConfig::PlainServer);
+        }
+        if self.plain_username.is_some() || self.plain_password.is_some() {
+            return Ok(MechanismConfig::PlainClient {
+                username: self.plain_username.clone().unwrap_or_default(),
+                password: self.plain_password.clone().unwrap_or_default(),
+            });
+        }
+        Ok(MechanismConfig::Null)
     }
 }

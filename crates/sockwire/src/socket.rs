@@ -53,6 +53,7 @@ impl Socket {
     /// and returns the real endpoint, with the port the OS chose.
     pub fn bind(&self, endpoint: &str) -> Result<String> {
         self.check_open()?;
+        self.check_security()?;
         transport::bind(&self.core, endpoint)
     }
 
@@ -60,6 +61,7 @@ impl Socket {
     /// failures, with backoff) in the background, and messages sent meanwhile are queued.
     pub fn connect(&self, endpoint: &str) -> Result<()> {
         self.check_open()?;
+        self.check_security()?;
         transport::connect(&self.core, endpoint)
     }
 
@@ -77,6 +79,14 @@ impl Socket {
     /// The endpoint of the last successful bind (libzmq's `ZMQ_LAST_ENDPOINT`).
     pub fn last_endpoint(&self) -> Option<String> {
         self.core.last_endpoint()
+    }
+
+    /// The security options must select a complete mechanism (keys present and matching).
+    fn check_security(&self) -> Result<()> {
+        self.core
+            .options()
+            .mechanism(&self.core.cookie_keys)
+            .map(|_| ())
     }
 
     fn check_open(&self) -> Result<()> {
@@ -195,6 +205,16 @@ impl Socket {
     }
 }
 
+fn check_plain_field(option: &'static str, value: Bytes) -> Result<Bytes> {
+    if value.len() > 255 {
+        return Err(Error::InvalidOption {
+            option,
+            reason: "at most 255 bytes".into(),
+        });
+    }
+    Ok(value)
+}
+
 macro_rules! option_setters {
     () => {
         /// Send high-water mark, in messages per peer (0 = unlimited; default 1000).
@@ -264,6 +284,92 @@ macro_rules! option_setters {
         /// Handshake deadline for new connections (default 30 s).
         pub fn set_handshake_ivl(&self, t: Option<Duration>) {
             self.socket().set_options(|o| o.handshake_ivl = t)
+        }
+        /// Be a PLAIN server (`ZMQ_PLAIN_SERVER`); clears any CURVE role.
+        pub fn set_plain_server(&self, on: bool) {
+            self.socket().set_options(|o| {
+                o.plain_server = on;
+                if on {
+                    o.curve_server = false;
+                    o.curve_server_key = None;
+                }
+            })
+        }
+        /// PLAIN client user name (`ZMQ_PLAIN_USERNAME`, at most 255 bytes); makes a PLAIN
+        /// client.
+        pub fn set_plain_username(&self, user: impl Into<Bytes>) -> Result<()> {
+            let user = check_plain_field("plain_username", user.into())?;
+            self.socket().set_options(|o| {
+                o.plain_username = Some(user);
+                o.plain_server = false;
+                o.curve_server = false;
+                o.curve_server_key = None;
+            });
+            Ok(())
+        }
+        /// PLAIN client password (`ZMQ_PLAIN_PASSWORD`, at most 255 bytes).
+        pub fn set_plain_password(&self, password: impl Into<Bytes>) -> Result<()> {
+            let password = check_plain_field("plain_password", password.into())?;
+            self.socket().set_options(|o| {
+                o.plain_password = Some(password);
+                o.plain_server = false;
+                o.curve_server = false;
+                o.curve_server_key = None;
+            });
+            Ok(())
+        }
+        /// Be a CURVE server (`ZMQ_CURVE_SERVER`); set [`Socket::set_curve_secret_key`] too.
+        pub fn set_curve_server(&self, on: bool) {
+            self.socket().set_options(|o| {
+                o.curve_server = on;
+                if on {
+                    o.plain_server = false;
+                    o.curve_server_key = None;
+                }
+            })
+        }
+        /// Our permanent CURVE secret key (`ZMQ_CURVE_SECRETKEY`), for a server or a client.
+        /// Parse a Z85 key with [`CurveSecretKey::from_z85`](crate::CurveSecretKey::from_z85).
+        pub fn set_curve_secret_key(&self, key: crate::CurveSecretKey) {
+            self.socket()
+                .set_options(|o| o.curve_secret_key = Some(key))
+        }
+        /// Our permanent CURVE public key (`ZMQ_CURVE_PUBLICKEY`); optional, it is derived
+        /// from the secret key.
+        pub fn set_curve_public_key(&self, key: crate::CurvePublicKey) {
+            self.socket()
+                .set_options(|o| o.curve_public_key = Some(key))
+        }
+        /// The CURVE server's public key (`ZMQ_CURVE_SERVERKEY`): makes this socket a CURVE
+        /// client (it also needs its own key pair).
+        pub fn set_curve_server_key(&self, key: crate::CurvePublicKey) {
+            self.socket().set_options(|o| {
+                o.curve_server_key = Some(key);
+                o.curve_server = false;
+                o.plain_server = false;
+            })
+        }
+        /// Shortcut: be a CURVE client of `server` with our key pair `ours`.
+        pub fn set_curve_client(&self, server: crate::CurvePublicKey, ours: &crate::CurveKeyPair) {
+            self.socket().set_options(|o| {
+                o.curve_server_key = Some(server);
+                o.curve_secret_key = Some(ours.secret.clone());
+                o.curve_public_key = Some(ours.public);
+                o.curve_server = false;
+                o.plain_server = false;
+            })
+        }
+        /// The ZAP domain passed to the authenticator (`ZMQ_ZAP_DOMAIN`); a non-empty domain
+        /// makes NULL connections ask the authenticator too.
+        pub fn set_zap_domain(&self, domain: impl Into<String>) {
+            let domain = domain.into();
+            self.socket().set_options(|o| o.zap_domain = domain)
+        }
+        /// The authenticator that decides who may connect ([`crate::auth`]); `None` accepts
+        /// every peer that completes its handshake.
+        pub fn set_authenticator(&self, auth: Option<std::sync::Arc<dyn crate::Authenticator>>) {
+            self.socket()
+                .set_options(|o| o.authenticator = auth.map(crate::auth::AuthenticatorHandle))
         }
     };
 }

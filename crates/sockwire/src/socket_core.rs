@@ -136,6 +136,8 @@ pub(crate) struct Core {
     closing: AtomicBool,
     /// Woken when a connection task ends (for linger).
     pub(crate) sessions_changed: Notify,
+    /// CURVE server: the rotating cookie keys shared by this socket's connections.
+    pub(crate) cookie_keys: sockwire_proto::CookieKeyRing,
 }
 
 impl std::fmt::Debug for Core {
@@ -167,6 +169,7 @@ impl Core {
             next_id: AtomicU64::new(1),
             closing: AtomicBool::new(false),
             sessions_changed: Notify::new(),
+            cookie_keys: sockwire_proto::CookieKeyRing::new(),
         })
     }
 

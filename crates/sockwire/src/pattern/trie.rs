@@ -135,6 +135,11 @@ impl SubscriptionTrie {
             self.free.push(n);
             n = parent;
         }
+        if self.distinct == 0 {
+            // Nothing is subscribed any more: give back the node table too (a cancelled 1 MiB
+            // topic would otherwise keep a million free nodes for the peer's lifetime).
+            *self = SubscriptionTrie::new();
+        }
         true
     }
 
