@@ -1,0 +1,459 @@
+//! Turns samples into medians per cell, Markdown tables (absolute figures and sockwire/peer
+//! ratios), JSON and CSV.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::runner::{Measure, Sample, Workload};
+use crate::systems::System;
+
+/// Medians over the repetitions of one cell. Fields that do not apply to the workload are NaN.
+#[derive(Clone, Debug)]
+pub struct Median {
+    pub workload: Workload,
+    pub system: System,
+    pub transport: &'static str,
+    pub size: usize,
+    /// Repetitions that succeeded.
+    pub ok: usize,
+    /// Repetitions that failed, with the first error.
+    pub failed: usize,
+    pub error: Option<String>,
+    pub msgs_per_s: f64,
+    pub cpu_us_per_msg: f64,
+    pub mean_us: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+}
+
+impl Median {
+    pub fn mb_per_s(&self) -> f64 {
+        self.msgs_per_s * self.size as f64 / 1e6
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The order transports appear in: the network one first, as in the issue's tables.
+pub fn transport_rank(t: &str) -> usize {
+    ["tcp", "ipc", "inproc"]
+        .iter()
+        .position(|x| *x == t)
+        .unwrap_or(usize::MAX)
+}
+
+type Key = (Workload, usize, usize, usize);
+
+fn key(s: &Sample) -> Key {
+    let sys = System::ALL
+        .iter()
+        .position(|x| *x == s.cell.system)
+        .unwrap_or(0);
+    (
+        s.cell.workload,
+        transport_rank(s.cell.transport),
+        s.cell.size,
+        sys,
+    )
+}
+
+/// Medians per cell, in (workload, transport, size, system) order.
+pub fn medians(samples: &[Sample]) -> Vec<Median> {
+    let mut groups: BTreeMap<Key, Vec<&Sample>> = BTreeMap::new();
+    for s in samples {
+        groups.entry(key(s)).or_default().push(s);
+    }
+    groups
+        .into_values()
+        .map(|group| {
+            let cell = &group[0].cell;
+            let ok: Vec<&Measure> = group
+                .iter()
+                .filter_map(|s| s.result.as_ref().ok())
+                .collect();
+            let error = group.iter().find_map(|s| s.result.as_ref().err().cloned());
+            let pick = |f: &dyn Fn(&Measure) -> Option<f64>| {
+                median(ok.iter().filter_map(|m| f(m)).collect())
+            };
+            let us = |ns: u64| ns as f64 / 1e3;
+            Median {
+                workload: cell.workload,
+                system: cell.system,
+                transport: cell.transport,
+                size: cell.size,
+                ok: ok.len(),
+                failed: group.len() - ok.len(),
+                error,
+                msgs_per_s: pick(&|m| m.msgs_per_s()),
+                cpu_us_per_msg: pick(&|m| Some(m.cpu_us_per_msg())),
+                mean_us: pick(&|m| match m {
+                    Measure::Lat { mean_ns, .. } => Some(us(*mean_ns)),
+                    Measure::Thr { .. } => None,
+                }),
+                p50_us: pick(&|m| match m {
+                    Measure::Lat { p50_ns, .. } => Some(us(*p50_ns)),
+                    Measure::Thr { .. } => None,
+                }),
+                p99_us: pick(&|m| match m {
+                    Measure::Lat { p99_ns, .. } => Some(us(*p99_ns)),
+                    Measure::Thr { .. } => None,
+                }),
+            }
+        })
+        .collect()
+}
+
+/// `1.23 M`, `456 k`, `789`.
+pub fn si(x: f64) -> String {
+    if !x.is_finite() {
+        return "err".into();
+    }
+    if x >= 1e6 {
+        format!("{:.2} M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1} k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+pub fn size_label(size: usize) -> String {
+    match size {
+        s if s >= 1 << 20 && s % (1 << 20) == 0 => format!("{} MiB", s >> 20),
+        s if s >= 1 << 10 && s % (1 << 10) == 0 => format!("{} KiB", s >> 10),
+        s => format!("{s} B"),
+    }
+}
+
+fn ratio(sockwire: f64, peer: f64) -> String {
+    if sockwire.is_finite() && peer.is_finite() && peer > 0.0 {
+        format!("{:.2}x", sockwire / peer)
+    } else {
+        "-".into()
+    }
+}
+
+/// The rows of one table: (transport, size) in first-seen order.
+fn rows(medians: &[Median], workload: Workload) -> Vec<(&'static str, usize)> {
+    let mut rows: Vec<(&'static str, usize)> = Vec::new();
+    for m in medians.iter().filter(|m| m.workload == workload) {
+        if !rows.contains(&(m.transport, m.size)) {
+            rows.push((m.transport, m.size));
+        }
+    }
+    rows
+}
+
+struct Table<'a> {
+    medians: &'a [Median],
+    systems: &'a [System],
+    workload: Workload,
+}
+
+impl Table<'_> {
+    fn find(&self, sys: System, transport: &str, size: usize) -> Option<&Median> {
+        self.medians.iter().find(|m| {
+            m.workload == self.workload
+                && m.system == sys
+                && m.transport == transport
+                && m.size == size
+        })
+    }
+
+    fn peers(&self) -> impl Iterator<Item = System> + '_ {
+        self.systems
+            .iter()
+            .copied()
+            .filter(|s| *s != System::Sockwire)
+    }
+
+    fn header(&self, out: &mut String, lead: &[&str]) {
+        let mut cols: Vec<String> = lead.iter().map(|s| s.to_string()).collect();
+        cols.extend(self.systems.iter().map(|s| s.as_str().to_string()));
+        if self.systems.contains(&System::Sockwire) {
+            cols.extend(self.peers().map(|p| format!("sockwire/{}", p.as_str())));
+        }
+        let _ = writeln!(out, "| {} |", cols.join(" | "));
+        let _ = writeln!(
+            out,
+            "|{}",
+            cols.iter().map(|_| " --- |").collect::<String>()
+        );
+    }
+
+    /// One row: `value` gives a system's figure (NaN if missing) and its text.
+    fn row(
+        &self,
+        out: &mut String,
+        lead: &[String],
+        transport: &str,
+        size: usize,
+        value: &dyn Fn(&Median) -> (f64, String),
+    ) {
+        let mut cols: Vec<String> = lead.to_vec();
+        let mut figures = BTreeMap::new();
+        for &sys in self.systems {
+            let text = if !sys.supports(transport) {
+                "n/a".to_string()
+            } else {
+                match self.find(sys, transport, size) {
+                    Some(m) if m.ok > 0 => {
+                        let (x, text) = value(m);
+                        figures.insert(sys.as_str(), x);
+                        text
+                    }
+                    Some(_) => "failed".to_string(),
+                    None => "-".to_string(),
+                }
+            };
+            cols.push(text);
+        }
+        if self.systems.contains(&System::Sockwire) {
+            let sw = figures.get("sockwire").copied().unwrap_or(f64::NAN);
+            for p in self.peers() {
+                let text = if !p.supports(transport) {
+                    "n/a".to_string()
+                } else {
+                    ratio(sw, figures.get(p.as_str()).copied().unwrap_or(f64::NAN))
+                };
+                cols.push(text);
+            }
+        }
+        let _ = writeln!(out, "| {} |", cols.join(" | "));
+    }
+}
+
+/// The Markdown tables of a run.
+pub fn tables(medians: &[Median], systems: &[System]) -> String {
+    let mut out = String::new();
+    let thr = Table {
+        medians,
+        systems,
+        workload: Workload::Thr,
+    };
+    let thr_rows = rows(medians, Workload::Thr);
+    if !thr_rows.is_empty() {
+        out.push_str(
+            "### Throughput, PUSH -> PULL, msg/s (higher is better; MB/s for 64 KiB and up)\n\n",
+        );
+        thr.header(&mut out, &["transport", "size"]);
+        for &(t, size) in &thr_rows {
+            thr.row(
+                &mut out,
+                &[t.to_string(), size_label(size)],
+                t,
+                size,
+                &|m| {
+                    let text = if m.size >= 65_536 {
+                        format!("{} ({:.0} MB/s)", si(m.msgs_per_s), m.mb_per_s())
+                    } else {
+                        si(m.msgs_per_s)
+                    };
+                    (m.msgs_per_s, text)
+                },
+            );
+        }
+        out.push_str(
+            "\n### CPU time per message, user + system of both processes, us (lower is better)\n\n",
+        );
+        thr.header(&mut out, &["transport", "size"]);
+        for &(t, size) in &thr_rows {
+            thr.row(
+                &mut out,
+                &[t.to_string(), size_label(size)],
+                t,
+                size,
+                &|m| (m.cpu_us_per_msg, format!("{:.3}", m.cpu_us_per_msg)),
+            );
+        }
+        out.push('\n');
+    }
+    let lat = Table {
+        medians,
+        systems,
+        workload: Workload::Lat,
+    };
+    let lat_rows = rows(medians, Workload::Lat);
+    if !lat_rows.is_empty() {
+        out.push_str("### Latency, REQ/REP round trip, us (lower is better)\n\n");
+        lat.header(&mut out, &["transport", "size", "metric"]);
+        for &(t, size) in &lat_rows {
+            type Metric = fn(&Median) -> f64;
+            let metrics: [(&str, Metric); 4] = [
+                ("mean", |m| m.mean_us),
+                ("p50", |m| m.p50_us),
+                ("p99", |m| m.p99_us),
+                ("CPU us/rt", |m| m.cpu_us_per_msg),
+            ];
+            for (name, f) in metrics {
+                lat.row(
+                    &mut out,
+                    &[t.to_string(), size_label(size), name.to_string()],
+                    t,
+                    size,
+                    &|m| (f(m), format!("{:.1}", f(m))),
+                );
+            }
+        }
+        out.push('\n');
+    }
+    let failures: Vec<&Median> = medians.iter().filter(|m| m.failed > 0).collect();
+    if !failures.is_empty() {
+        out.push_str("### Failed repetitions\n\n");
+        for m in failures {
+            let _ = writeln!(
+                out,
+                "- {} {} {} {}: {} of {} failed: {}",
+                m.workload.as_str(),
+                m.system.as_str(),
+                m.transport,
+                size_label(m.size),
+                m.failed,
+                m.failed + m.ok,
+                m.error.as_deref().unwrap_or("?")
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_num(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        "null".into()
+    }
+}
+
+/// Everything as JSON: run facts, every sample, the medians.
+pub fn json(meta: &[(String, String)], samples: &[Sample], medians: &[Median]) -> String {
+    let mut out = String::from("{\n  \"meta\": {");
+    let fields: Vec<String> = meta
+        .iter()
+        .map(|(k, v)| format!("\n    {}: {}", json_str(k), json_str(v)))
+        .collect();
+    out.push_str(&fields.join(","));
+    out.push_str("\n  },\n  \"samples\": [");
+    let rows: Vec<String> = samples
+        .iter()
+        .map(|s| {
+            let c = &s.cell;
+            let head = format!(
+                "\"workload\": {}, \"system\": {}, \"transport\": {}, \"size\": {}, \"rep\": {}",
+                json_str(c.workload.as_str()),
+                json_str(c.system.as_str()),
+                json_str(c.transport),
+                c.size,
+                s.rep
+            );
+            let body = match &s.result {
+                Ok(Measure::Thr {
+                    count,
+                    elapsed_ns,
+                    cpu_us,
+                }) => format!(
+                    "\"count\": {count}, \"elapsed_ns\": {elapsed_ns}, \"cpu_us\": {cpu_us}, \"msgs_per_s\": {}",
+                    json_num(s.result.as_ref().ok().and_then(Measure::msgs_per_s).unwrap_or(f64::NAN))
+                ),
+                Ok(Measure::Lat {
+                    count,
+                    mean_ns,
+                    p50_ns,
+                    p99_ns,
+                    cpu_us,
+                }) => format!(
+                    "\"count\": {count}, \"mean_ns\": {mean_ns}, \"p50_ns\": {p50_ns}, \"p99_ns\": {p99_ns}, \"cpu_us\": {cpu_us}"
+                ),
+                Err(e) => format!("\"error\": {}", json_str(e)),
+            };
+            format!("\n    {{{head}, {body}}}")
+        })
+        .collect();
+    out.push_str(&rows.join(","));
+    out.push_str("\n  ],\n  \"medians\": [");
+    let rows: Vec<String> = medians
+        .iter()
+        .map(|m| {
+            format!(
+                "\n    {{\"workload\": {}, \"system\": {}, \"transport\": {}, \"size\": {}, \"ok\": {}, \"failed\": {}, \"msgs_per_s\": {}, \"mb_per_s\": {}, \"cpu_us_per_msg\": {}, \"mean_us\": {}, \"p50_us\": {}, \"p99_us\": {}}}",
+                json_str(m.workload.as_str()),
+                json_str(m.system.as_str()),
+                json_str(m.transport),
+                m.size,
+                m.ok,
+                m.failed,
+                json_num(m.msgs_per_s),
+                json_num(m.mb_per_s()),
+                json_num(m.cpu_us_per_msg),
+                json_num(m.mean_us),
+                json_num(m.p50_us),
+                json_num(m.p99_us),
+            )
+        })
+        .collect();
+    out.push_str(&rows.join(","));
+    out.push_str("\n  ]\n}\n");
+    out
+}
+
+/// The medians as CSV, one row per cell.
+pub fn csv(medians: &[Median]) -> String {
+    let mut out = String::from(
+        "workload,system,transport,size,ok,failed,msgs_per_s,mb_per_s,cpu_us_per_msg,mean_us,p50_us,p99_us\n",
+    );
+    let num = |x: f64| {
+        if x.is_finite() {
+            format!("{x:.3}")
+        } else {
+            String::new()
+        }
+    };
+    for m in medians {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            m.workload.as_str(),
+            m.system.as_str(),
+            m.transport,
+            m.size,
+            m.ok,
+            m.failed,
+            num(m.msgs_per_s),
+            num(m.mb_per_s()),
+            num(m.cpu_us_per_msg),
+            num(m.mean_us),
+            num(m.p50_us),
+            num(m.p99_us),
+        );
+    }
+    out
+}
