@@ -36,7 +36,13 @@ pub const MAX_HANDSHAKE_COMMAND_SIZE: u64 = 1 << 20;
 const MID_MESSAGE_COMMAND_ALLOWANCE: u64 = 256;
 
 /// Event-queue capacity kept once the queue is drained (see [`Connection::poll_event`]).
-const MAX_IDLE_EVENT_CAPACITY: usize = 1024;
+const MAX_IDLE_EVENT_CAPACITY: usize = 2048;
+
+/// Events decoded per call of [`Connection::handle_input`] at most. One 64 KiB read of tiny
+/// frames would otherwise decode into tens of thousands of queued events (about 80 times the
+/// bytes received); beyond this the rest waits in the buffer for
+/// [`Connection::resume_input`].
+const MAX_EVENTS_PER_INPUT: usize = 1024;
 
 /// Commands that belong to a security handshake and are a protocol error after it.
 const HANDSHAKE_COMMANDS: [&[u8]; 4] = [b"READY", b"HELLO", b"WELCOME", b"INITIATE"];
@@ -127,7 +133,7 @@ pub struct PeerInfo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The handshake succeeded; data may flow.
-    HandshakeComplete(PeerInfo),
+    HandshakeComplete(Box<PeerInfo>),
     /// A complete message (all its frames).
     Message(Message),
     /// The peer subscribed to a prefix (SUBSCRIBE command, or a 3.0-style `0x01` message when
@@ -201,6 +207,8 @@ enum State {
 pub struct Connection {
     config: ConnectionConfig,
     events: VecDeque<Event>,
+    /// Decoding stopped at the event budget; complete frames may remain in the buffer.
+    input_pending: bool,
     state: State,
     mechanism: Mechanism,
     /// Our READY properties (Socket-Type, Identity).
@@ -259,6 +267,7 @@ impl Connection {
         let heartbeat_ivl = config.heartbeat_ivl.filter(|d| !d.is_zero());
         Connection {
             events: VecDeque::new(),
+            input_pending: false,
             state: State::Greeting,
             mechanism,
             our_metadata,
@@ -298,6 +307,25 @@ impl Connection {
             self.last_received = now;
             self.ping_deadline = None;
             self.ttl_deadline = None;
+        }
+        self.process_input(buf, now).map_err(|e| self.fail(e))
+    }
+
+    /// True when the last [`Connection::handle_input`] or [`Connection::resume_input`] stopped at
+    /// its per-call event budget with complete frames possibly left in the buffer.
+    pub fn wants_input(&self) -> bool {
+        self.input_pending
+    }
+
+    /// Goes on decoding the bytes left in `buf` after the event budget ran out. Unlike
+    /// [`Connection::handle_input`] it does not count as traffic from the peer (the bytes were
+    /// already counted when they arrived). Call it once the events are taken.
+    pub fn resume_input(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), ProtocolError> {
+        if let State::Failed(e) = &self.state {
+            return Err(e.clone());
+        }
+        if !self.input_pending {
+            return Ok(());
         }
         self.process_input(buf, now).map_err(|e| self.fail(e))
     }
@@ -579,7 +607,7 @@ impl Connection {
                     self.message_peer = Some(Arc::new(peer.clone()));
                 }
                 self.events
-                    .push_back(Event::HandshakeComplete(peer.clone()));
+                    .push_back(Event::HandshakeComplete(Box::new(peer.clone())));
                 self.peer = Some(peer);
                 Ok(())
             }
@@ -636,7 +664,12 @@ impl Connection {
 
     /// Decodes every complete frame in `buf` after the handshake.
     fn handle_traffic(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), ProtocolError> {
+        self.input_pending = false;
         loop {
+            if self.events.len() >= MAX_EVENTS_PER_INPUT {
+                self.input_pending = true;
+                return Ok(());
+            }
             let frame = match self.decoder.decode(buf) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return Ok(()),

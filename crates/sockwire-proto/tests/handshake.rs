@@ -29,8 +29,8 @@ fn every_valid_pairing_completes() {
                 ([Event::HandshakeComplete(pa)], [Event::HandshakeComplete(pb)]) => {
                     assert_eq!((pa.socket_type, pb.socket_type), (b, a));
                     assert_eq!((pa.version, pb.version), ((3, 1), (3, 1)));
-                    assert_eq!(ca.peer(), Some(pa));
-                    assert_eq!(cb.peer(), Some(pb));
+                    assert_eq!(ca.peer(), Some(&**pa));
+                    assert_eq!(cb.peer(), Some(&**pb));
                 }
                 other => panic!("{a}-{b}: {other:?}"),
             }

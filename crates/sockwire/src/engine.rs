@@ -228,7 +228,7 @@ where
             .map_err(|e| format!("write failed during handshake: {e}"))?;
         while let Some(ev) = conn.poll_event() {
             match ev {
-                Event::HandshakeComplete(info) => return Ok(info),
+                Event::HandshakeComplete(info) => return Ok(*info),
                 Event::AuthRequest(req) => {
                     // The connection processes no input until the decision; the handshake
                     // deadline still runs.
@@ -364,6 +364,16 @@ where
                 Some(Event::Subscribe(t)) => stalled = Some(Item::Sub(t)),
                 Some(Event::Cancel(t)) => stalled = Some(Item::Cancel(t)),
                 Some(Event::HandshakeComplete(_)) | Some(Event::AuthRequest(_)) => {}
+                None if conn.wants_input() => {
+                    // The decoder stopped at its per-call budget: decode the next part of what
+                    // was already read before reading more.
+                    if let Err(e) = conn.resume_input(rbuf, Instant::now()) {
+                        let reason = e.to_string();
+                        conn.poll_transmit(wbuf);
+                        flush_before_close(wr, wbuf).await;
+                        return Err(reason);
+                    }
+                }
                 None => break,
             }
         }
@@ -398,7 +408,7 @@ where
         }
 
         // 4. Wait for the first of: readable bytes, room to write, queued items, timers.
-        let can_read = stalled.is_none() && !read_eof;
+        let can_read = stalled.is_none() && !read_eof && !conn.wants_input();
         let deadline = conn.poll_timeout();
         if rbuf.capacity() - rbuf.len() < 4096 {
             rbuf.reserve(READ_CHUNK);
