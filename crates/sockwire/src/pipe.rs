@@ -138,6 +138,7 @@ impl Pipe {
     }
 
     /// Takes the oldest item.
+    #[cfg(test)]
     pub(crate) fn pop(&self) -> Option<Item> {
         if self.len.load(Ordering::Acquire) == 0 {
             return None;

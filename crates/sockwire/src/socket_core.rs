@@ -4,7 +4,7 @@
 //! The routing decisions themselves are in [`crate::pattern`]; this module only locks, waits
 //! and keeps the books.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -45,6 +45,10 @@ pub(crate) struct PeerSlot {
     pub(crate) subs: SubscriptionTrie,
     /// The other socket, for inproc peers.
     pub(crate) inproc_peer: Option<(Weak<Core>, PeerId)>,
+    /// Items already taken from `inp` in one batch, waiting for the application: the socket
+    /// takes the pipe's lock once per batch rather than once per message, so the connection
+    /// task filling the pipe and the application emptying it rarely contend.
+    prefetch: VecDeque<Item>,
 }
 
 impl PeerSlot {
@@ -58,9 +62,27 @@ impl PeerSlot {
             detached: false,
             subs: SubscriptionTrie::new(),
             inproc_peer: None,
+            prefetch: VecDeque::new(),
         }
     }
+
+    /// The next incoming item (from the prefetched batch, refilled from the pipe).
+    pub(crate) fn pop_in(&mut self) -> Option<Item> {
+        if self.prefetch.is_empty() {
+            self.inp.drain_into(PREFETCH, &mut self.prefetch);
+        }
+        self.prefetch.pop_front()
+    }
+
+    /// True when nothing incoming waits, prefetched or in the pipe.
+    pub(crate) fn in_is_empty(&self) -> bool {
+        self.prefetch.is_empty() && self.inp.is_empty()
+    }
 }
+
+/// Items taken from an incoming pipe per lock. Prefetched items no longer count against the
+/// pipe's HWM, so a peer may have this many more messages in flight than RCVHWM says.
+const PREFETCH: usize = 64;
 
 #[derive(Debug)]
 pub(crate) enum EndpointKind {
@@ -241,7 +263,7 @@ impl Core {
             slot.detached = true;
             slot.out.close();
             slot.out.clear();
-            if slot.inp.is_empty() {
+            if slot.in_is_empty() {
                 st.remove_peer_at(i);
             } else {
                 // Already-received messages are still delivered; routing must forget it now.
@@ -338,13 +360,9 @@ impl Core {
         }
         let verbose = self.options().xpub_verbose;
         let mut st = self.state();
-        let r = pattern::recv(self.kind, &mut st, verbose);
-        // Another receiver may be waiting while messages remain: pass the wake-up on.
-        if matches!(r, Ok(Some(_))) && st.peers.iter().any(|p| !p.inp.is_empty()) {
-            drop(st);
-            self.readable.notify();
-        }
-        r
+        // Every waiting receiver is woken when a pipe gains a message, and each re-checks, so
+        // no wake-up needs passing on here.
+        pattern::recv(self.kind, &mut st, verbose)
     }
 
     /// Starts closing: no more sends or receives; queued outgoing messages are written within
@@ -443,7 +461,7 @@ impl Core {
             slot.active = false;
             slot.detached = true;
             slot.out.close();
-            if slot.inp.is_empty() {
+            if slot.in_is_empty() {
                 st.remove_peer_at(i);
             } else {
                 let rid = st.peers[i].routing_id.clone();

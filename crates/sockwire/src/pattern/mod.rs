@@ -228,7 +228,7 @@ fn process_subscriptions(kind: SocketType, st: &mut State, verbose: bool) {
                     break;
                 }
             }
-            let Some(item) = p.inp.pop() else { break };
+            let Some(item) = p.pop_in() else { break };
             match item {
                 Item::Sub(t) => {
                     let new_for_peer = !p.subs.contains(&t);
@@ -446,7 +446,7 @@ fn fair_queue(
 fn reap(st: &mut State) {
     let mut i = 0;
     while i < st.peers.len() {
-        if st.peers[i].detached && st.peers[i].inp.is_empty() {
+        if st.peers[i].detached && st.peers[i].in_is_empty() {
             st.remove_peer_at(i);
         } else {
             i += 1;
@@ -495,13 +495,13 @@ pub(crate) fn recv(
                 });
             };
             let mut reply = None;
-            for p in st.peers.iter() {
+            for p in st.peers.iter_mut() {
                 if p.id != peer {
                     // Stray messages from other peers are dropped, as libzmq does.
-                    while p.inp.pop().is_some() {}
+                    while p.pop_in().is_some() {}
                     continue;
                 }
-                while let Some(item) = p.inp.pop() {
+                while let Some(item) = p.pop_in() {
                     if let Item::Msg(mut m) = item {
                         if m.get(0).is_some_and(|f| f.is_empty()) {
                             m.pop_front();
@@ -580,8 +580,8 @@ fn fair_queue_with(
     let n = peers.len();
     let mut i = *recv_rr % n.max(1);
     for _ in 0..n {
-        let p = &peers[i];
-        while let Some(item) = p.inp.pop() {
+        let p = &mut peers[i];
+        while let Some(item) = p.pop_in() {
             if let Item::Msg(m) = item {
                 if accept(p, &m) {
                     *recv_rr = (i + 1) % n;
