@@ -283,9 +283,13 @@ impl Core {
 
     /// Sends one message, waiting (up to the send timeout) while the socket type says to block.
     pub(crate) async fn send(self: &Arc<Self>, msg: Message) -> Result<()> {
-        let timeout = self.options().send_timeout;
+        // One look at the options per call: the lock is on every message's path.
+        let (timeout, opts) = {
+            let o = self.options();
+            (o.send_timeout, SendOpts::from(&*o))
+        };
         let mut slot = Some(msg);
-        if self.try_send_inner(&mut slot)? {
+        if self.try_send_inner(&mut slot, &opts)? {
             return Ok(());
         }
         if timeout == Some(Duration::ZERO) {
@@ -293,7 +297,7 @@ impl Core {
         }
         let wait = self
             .writable
-            .wait_until(|| match self.try_send_inner(&mut slot) {
+            .wait_until(|| match self.try_send_inner(&mut slot, &opts) {
                 Ok(true) => Some(Ok(())),
                 Ok(false) => None,
                 Err(e) => Some(Err(e)),
@@ -309,8 +313,9 @@ impl Core {
 
     /// Sends without waiting; `WouldBlock` when the socket would have to wait.
     pub(crate) fn try_send(&self, msg: Message) -> Result<()> {
+        let opts = SendOpts::from(&*self.options());
         let mut slot = Some(msg);
-        if self.try_send_inner(&mut slot)? {
+        if self.try_send_inner(&mut slot, &opts)? {
             Ok(())
         } else {
             Err(Error::WouldBlock { operation: "send" })
@@ -318,19 +323,21 @@ impl Core {
     }
 
     /// `Ok(false)` means "would block": the message is back in `slot`.
-    fn try_send_inner(&self, slot: &mut Option<Message>) -> Result<bool> {
+    fn try_send_inner(&self, slot: &mut Option<Message>, opts: &SendOpts) -> Result<bool> {
         if self.is_closing() {
             return Err(Error::Closed);
         }
-        let opts = SendOpts::from(&*self.options());
         let mut st = self.state();
-        Ok(pattern::send(self.kind, &mut st, &opts, slot)? == SendOutcome::Sent)
+        Ok(pattern::send(self.kind, &mut st, opts, slot)? == SendOutcome::Sent)
     }
 
     /// Receives one message, waiting up to the receive timeout.
     pub(crate) async fn recv(self: &Arc<Self>) -> Result<Message> {
-        let timeout = self.options().recv_timeout;
-        if let Some(m) = self.try_recv_inner()? {
+        let (timeout, verbose) = {
+            let o = self.options();
+            (o.recv_timeout, o.xpub_verbose)
+        };
+        if let Some(m) = self.try_recv_inner(verbose)? {
             return Ok(m);
         }
         if timeout == Some(Duration::ZERO) {
@@ -338,7 +345,7 @@ impl Core {
         }
         let wait = self
             .readable
-            .wait_until(|| self.try_recv_inner().transpose());
+            .wait_until(|| self.try_recv_inner(verbose).transpose());
         match timeout {
             None => wait.await,
             Some(t) => match tokio::time::timeout(t, wait).await {
@@ -350,15 +357,15 @@ impl Core {
 
     /// Receives without waiting; `WouldBlock` when nothing is queued.
     pub(crate) fn try_recv(&self) -> Result<Message> {
-        self.try_recv_inner()?
+        let verbose = self.options().xpub_verbose;
+        self.try_recv_inner(verbose)?
             .ok_or(Error::WouldBlock { operation: "recv" })
     }
 
-    fn try_recv_inner(&self) -> Result<Option<Message>> {
+    fn try_recv_inner(&self, verbose: bool) -> Result<Option<Message>> {
         if self.is_closing() {
             return Err(Error::Closed);
         }
-        let verbose = self.options().xpub_verbose;
         let mut st = self.state();
         // Every waiting receiver is woken when a pipe gains a message, and each re-checks, so
         // no wake-up needs passing on here.
