@@ -55,6 +55,31 @@ pub(crate) fn long_nonce(prefix: &[u8; 8], tail: &[u8]) -> crypto_box::Nonce {
     GenericArray::from(n)
 }
 
+/// Test hook, not part of the API: fixes the next CURVE transient key made on this thread.
+///
+/// A transient key pair is normally random (a client makes one in its constructor, a server one
+/// per HELLO). `crates/sockwire-proto/examples/record_curve_transcript.rs` uses this to learn the
+/// transient secret of our side of a handshake with libzmq, so the recorded transcript's boxes
+/// can be opened and checked afterwards. The key is used once, by the next CURVE client created
+/// or the next HELLO a CURVE server answers on the calling thread; when unset (always, outside
+/// that recorder and the tests replaying its fixtures) nothing changes.
+#[doc(hidden)]
+pub fn set_next_transient_key_for_testing(key: CurveSecretKey) {
+    NEXT_TRANSIENT.with(|k| *k.borrow_mut() = Some(key));
+}
+
+thread_local! {
+    static NEXT_TRANSIENT: std::cell::RefCell<Option<CurveSecretKey>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// A fresh transient secret key (or the one fixed by [`set_next_transient_key_for_testing`]).
+fn new_transient() -> CurveSecretKey {
+    NEXT_TRANSIENT
+        .with(|k| k.borrow_mut().take())
+        .unwrap_or_else(CurveSecretKey::generate)
+}
+
 fn crypto(reason: &'static str) -> ProtocolError {
     ProtocolError::Cryptographic { reason }
 }
@@ -239,7 +264,7 @@ impl CurveClient {
             state: ClientState::Idle,
             server,
             ours,
-            transient: CurveSecretKey::generate(),
+            transient: new_transient(),
             nonce: 1,
             session: None,
             cipher: None,
@@ -500,7 +525,7 @@ impl CurveServer {
         }
 
         // WELCOME: Box[S' + cookie](S -> C'), the cookie being Box[C' + s'](K).
-        let transient = CurveSecretKey::generate();
+        let transient = new_transient();
         let mut cookie_plain = Zeroizing::new([0u8; 64]);
         cookie_plain[..32].copy_from_slice(&client_transient);
         cookie_plain[32..].copy_from_slice(transient.as_bytes());

@@ -38,7 +38,9 @@ fn a_burst_of_tiny_messages_is_decoded_in_bounded_slices() {
         let mut in_slice = 0;
         while let Some(ev) = pull.poll_event() {
             if let Event::Message(m) = ev {
-                got.push(u32::from_be_bytes(m.get(0).unwrap()[..].try_into().unwrap()));
+                got.push(u32::from_be_bytes(
+                    m.get(0).unwrap()[..].try_into().unwrap(),
+                ));
                 in_slice += 1;
             }
         }
