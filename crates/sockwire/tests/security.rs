@@ -529,3 +529,44 @@ async fn incomplete_security_options_are_refused() {
     d.set_curve_server_key(CurveKeyPair::generate().public);
     assert!(d.connect("tcp://127.0.0.1:1").is_err());
 }
+
+/// Z1/Z2 of the hostile-input catalogue: an authenticator answering an invalid status (299), a
+/// temporary failure (300) or an internal error (500) refuses the peer like a denial; the refused
+/// client backs off (its attempts are spaced by the reconnect interval) and never delivers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_z1_z2_unusual_authenticator_statuses_refuse_the_peer() {
+    for status in [299u16, 300, 500] {
+        let router = RouterSocket::new().unwrap();
+        router.set_zap_domain("z");
+        let attempts = Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+        let seen = attempts.clone();
+        router.set_authenticator(Some(Arc::new(move |_: &AuthRequest| {
+            seen.lock().unwrap().push(Instant::now());
+            let mut reply = AuthReply::deny("odd status");
+            reply.status_code = status;
+            reply
+        })));
+        let mut mon = router.monitor();
+        let ep = router.bind("tcp://127.0.0.1:0").unwrap();
+        let c = DealerSocket::new().unwrap();
+        c.set_reconnect_ivl(Some(Duration::from_millis(100)));
+        c.connect(&ep).unwrap();
+        c.send("must not arrive").await.unwrap();
+        let reason = failure(&mut mon).await;
+        assert!(reason.contains(&status.to_string()), "{status}: {reason}");
+        // A second refusal: the retry came after the reconnect interval, not in a hot loop.
+        failure(&mut mon).await;
+        let times = attempts.lock().unwrap().clone();
+        assert!(times.len() >= 2);
+        assert!(
+            times[1] - times[0] >= Duration::from_millis(80),
+            "{status}: retried after {:?}",
+            times[1] - times[0]
+        );
+        router.set_recv_timeout(Some(Duration::from_millis(100)));
+        assert!(
+            router.recv().await.is_err(),
+            "{status}: a message was delivered"
+        );
+    }
+}
