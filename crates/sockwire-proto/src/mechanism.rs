@@ -4,7 +4,7 @@
 //! decides what its greeting says, which peer greetings it accepts, which commands it sends and
 //! when its handshake is done, yielding the peer's metadata. A server-side mechanism stops
 //! once it knows the peer's credentials and asks for an authentication decision
-//! ([`HandshakeStep::Authenticate`]); the connection turns that into
+//! (`HandshakeStep::Authenticate`); the connection turns that into
 //! [`Event::AuthRequest`](crate::Event::AuthRequest) and resumes with the answer. CURVE also
 //! boxes and unboxes every frame after the handshake ([`crate::curve`]).
 
