@@ -46,7 +46,7 @@ fn interop_push_pull_both_ways() {
     assert_eq!(push.code(), 0, "{}", push.stderr);
     for _ in 0..2 {
         assert_eq!(
-            zpull.recv_multipart(0).unwrap(),
+            no_eintr(|| zpull.recv_multipart(0)),
             vec![b"a".to_vec(), b"b".to_vec()]
         );
     }
@@ -84,7 +84,7 @@ fn interop_req_rep_both_ways() {
     let ep = zbind(&rep);
     let server = thread::spawn(move || {
         for _ in 0..2 {
-            let m = rep.recv_bytes(0).unwrap();
+            let m = no_eintr(|| rep.recv_bytes(0));
             let mut reply = b"re: ".to_vec();
             reply.extend_from_slice(&m);
             rep.send(reply, 0).unwrap();
@@ -103,7 +103,7 @@ fn interop_req_rep_both_ways() {
     for i in 0..2 {
         let body = format!("hello {i}");
         req.send(body.as_bytes(), 0).unwrap();
-        assert_eq!(req.recv_bytes(0).unwrap(), body.as_bytes());
+        assert_eq!(no_eintr(|| req.recv_bytes(0)), body.as_bytes());
     }
     let rep = rep.finish();
     assert_eq!(rep.code(), 0);
@@ -150,7 +150,7 @@ fn interop_pub_sub_both_ways() {
     zsub.set_subscribe(b"news").unwrap();
     let ep = zbind(&zsub);
     let publisher = Proc::spawn(&["pub", "-c", &ep, "-d", "news flash", "-i", "0.05"]);
-    assert_eq!(zsub.recv_bytes(0).unwrap(), b"news flash");
+    assert_eq!(no_eintr(|| zsub.recv_bytes(0)), b"news flash");
     drop(publisher);
 }
 
@@ -165,7 +165,7 @@ fn interop_dealer_router_both_ways() {
     dealer.connect(&ep).unwrap();
     dealer.send_multipart(["x", "y"], 0).unwrap();
     assert_eq!(
-        dealer.recv_multipart(0).unwrap(),
+        no_eintr(|| dealer.recv_multipart(0)),
         vec![b"x".to_vec(), b"y".to_vec()]
     );
     let router = router.finish();
@@ -185,7 +185,7 @@ fn interop_dealer_router_both_ways() {
         "-n",
         "1",
     ]);
-    let got = zrouter.recv_multipart(0).unwrap();
+    let got = no_eintr(|| zrouter.recv_multipart(0));
     assert_eq!(got, vec![b"swd".to_vec(), b"hi".to_vec()]);
     zrouter.send_multipart(["swd", "hello back"], 0).unwrap();
     let dealer = dealer.finish();
@@ -215,7 +215,7 @@ fn interop_perf_thr_both_sides() {
     let ep = zbind(&pull);
     let remote = Proc::spawn(&["perf", "remote-thr", &ep, "32", "2000"]);
     for _ in 0..2000 {
-        assert_eq!(pull.recv_bytes(0).unwrap().len(), 32);
+        assert_eq!(no_eintr(|| pull.recv_bytes(0)).len(), 32);
     }
     assert_eq!(remote.finish().code(), 0);
 }
@@ -230,7 +230,7 @@ fn interop_perf_lat_both_sides() {
     req.connect(&ep).unwrap();
     for _ in 0..200 {
         req.send(&[7u8; 16][..], 0).unwrap();
-        assert_eq!(req.recv_bytes(0).unwrap(), [7u8; 16]);
+        assert_eq!(no_eintr(|| req.recv_bytes(0)), [7u8; 16]);
     }
     assert_eq!(local.finish().code(), 0);
 
@@ -239,7 +239,7 @@ fn interop_perf_lat_both_sides() {
     let ep = zbind(&rep);
     let echo = thread::spawn(move || {
         for _ in 0..200 {
-            let m = rep.recv_bytes(0).unwrap();
+            let m = no_eintr(|| rep.recv_bytes(0));
             rep.send(m, 0).unwrap();
         }
     });
@@ -250,4 +250,14 @@ fn interop_perf_lat_both_sides() {
         .stdout
         .contains("roundtrip count: 200\naverage latency: "));
     assert!(remote.stdout.contains("p99 latency: "));
+}
+
+/// A blocking libzmq call, retried when a signal (a child process ending) interrupts it.
+fn no_eintr<T>(mut call: impl FnMut() -> zmq::Result<T>) -> T {
+    loop {
+        match call() {
+            Err(zmq::Error::EINTR) => continue,
+            r => return r.unwrap(),
+        }
+    }
 }
