@@ -2,9 +2,8 @@
 //! [`SocketArgs`], plus `perf`, `raw`, `demo` and `completions`. The contract it implements is
 //! `shared/spec/cli.md`; anything beyond the contract is marked "extension" in the help.
 //!
-//! Security options (CURVE/PLAIN) and `keygen` belong to a later change: they slot in as a
-//! flattened `SecurityArgs` in [`SocketArgs`] and [`PerfArgs`], and a `Keygen` variant of
-//! [`Command`].
+//! Security options (CURVE/PLAIN) are a flattened [`SecurityArgs`] in [`SocketArgs`] and
+//! [`PerfArgs`]; `keygen` prints a CURVE key pair.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,6 +20,7 @@ Examples:
   sockwire sub -c tcp://127.0.0.1:5557 -s weather.    # topic filter
   sockwire perf local-thr tcp://127.0.0.1:5558 64 1000000
   sockwire raw --listen tcp://[::1]:7000              # netcat-like, no ZMTP framing
+  sockwire keygen                                     # a CURVE key pair for --curve-*
 
 Exit status: 0 success, 1 runtime error (bad endpoint, I/O, ...), 2 usage, 3 receive timeout.
 Run 'sockwire TYPE --help' for what each socket type does with these options.";
@@ -48,6 +48,11 @@ Roles per type (what the options mean for each):
 Line format prints a frame as text when it is printable UTF-8, otherwise as 0x followed by
 hex, so that one message is always one line. Use -f quoted or -f hex for exact bytes.
 
+Security: keys are 40 Z85 characters ('sockwire keygen' makes a pair). A key may begin with
+'-': '--curve-server KEY' and '--curve-server=KEY' both take it. A malformed key is an error
+(exit 1, like a malformed endpoint). A peer that fails authentication is dropped and reported
+on stderr as 'authentication failed for tcp://PEER: REASON'; the others are served as usual.
+
 Examples:
   sockwire pull -b tcp://127.0.0.1:0 -n 1             # prints 'bound tcp://127.0.0.1:PORT'
   sockwire push -c tcp://127.0.0.1:5555 -d hello -n 3 -i 0.5
@@ -56,7 +61,9 @@ Examples:
   sockwire sub -c tcp://127.0.0.1:5557 -s weather. -f quoted
   sockwire router -b ipc:///tmp/rt.sock --echo
   sockwire dealer -c ipc:///tmp/rt.sock --identity client-1 -d hi -n 1
-  sockwire pull -c tcp://127.0.0.1:5555 --recv-timeout 2 || echo \"status $?\"";
+  sockwire pull -c tcp://127.0.0.1:5555 --recv-timeout 2 || echo \"status $?\"
+  sockwire rep -b tcp://*:5555 --echo --curve-server=SECRET --curve-allow=CLIENT_PUBLIC
+  sockwire req -c tcp://127.0.0.1:5555 -d hi --curve-client=SERVER_PUBLIC";
 
 const PERF_EXAMPLES: &str = "\
 Same roles, arguments and output as libzmq's local_thr/remote_thr/local_lat/remote_lat, so
@@ -142,6 +149,9 @@ pub enum Command {
     /// Netcat-like plain sockets (tcp, udp, ipc), no ZMTP framing.
     #[command(after_help = RAW_EXAMPLES)]
     Raw(RawArgs),
+    /// Prints a new CURVE key pair as two lines, 'public: Z85' and 'secret: Z85'.
+    #[command(after_help = KEYGEN_EXAMPLES)]
+    Keygen,
     /// Runs REQ/REP, PUB/SUB and PUSH/PULL over loopback TCP in one process, then measures
     /// throughput and latency for ~2 s. Ends by itself in a few seconds.
     #[command(after_help = "Example:\n  sockwire demo")]
@@ -203,6 +213,8 @@ pub struct SocketArgs {
     /// wait at once.
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub linger: Option<Duration>,
+    #[command(flatten)]
+    pub security: SecurityArgs,
 }
 
 /// How received messages are printed.
@@ -231,6 +243,8 @@ pub struct PerfArgs {
     pub size: usize,
     /// Message count (thr) or round-trip count (lat).
     pub count: u64,
+    #[command(flatten)]
+    pub security: SecurityArgs,
 }
 
 /// The four perf roles.
@@ -263,6 +277,99 @@ pub struct RawArgs {
     /// nc -q). Without it TCP/IPC wait for the peer to close and UDP runs until interrupted.
     #[arg(short, long, value_name = "SECS", value_parser = parse_secs)]
     pub quit_after: Option<Duration>,
+}
+
+const KEYGEN_EXAMPLES: &str = "\
+Give the public key to the peers and keep the secret key secret. A Z85 key may begin with
+'-': pass it as --curve-server=KEY (either form works).
+
+Example (a CURVE REQ/REP pair that only accepts one client):
+  sockwire keygen   # server: public: S_PUB, secret: S_SEC
+  sockwire keygen   # client: public: C_PUB, secret: C_SEC
+  sockwire rep -b tcp://*:5555 --echo --curve-server=S_SEC --curve-allow=C_PUB
+  sockwire req -c tcp://127.0.0.1:5555 -d hi --curve-client=S_PUB --curve-secret-key=C_SEC";
+
+/// The security options of message sockets and perf tools (CURVE, RFC 26; PLAIN, RFC 24).
+/// Without any of them the socket uses NULL (no security), like libzmq.
+///
+/// Every option that takes a key or a password also accepts a value that starts with '-'
+/// (Z85 keys may), as the next argument or in the `--opt=VALUE` form.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Security (CURVE, PLAIN)")]
+pub struct SecurityArgs {
+    /// Be a CURVE server with this long-term secret key (Z85, 40 characters; see 'sockwire
+    /// keygen').
+    #[arg(
+        long,
+        value_name = "SECRET",
+        allow_hyphen_values = true,
+        conflicts_with_all = ["curve_client", "plain_server", "plain_user", "plain_password"]
+    )]
+    pub curve_server: Option<String>,
+    /// Be a CURVE client of the server with this public key (Z85).
+    #[arg(
+        long,
+        value_name = "SERVERPUB",
+        allow_hyphen_values = true,
+        conflicts_with_all = ["plain_server", "plain_user", "plain_password"]
+    )]
+    pub curve_client: Option<String>,
+    /// CURVE client: our long-term secret key (Z85); without it a fresh key pair is made.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        allow_hyphen_values = true,
+        requires = "curve_client"
+    )]
+    pub curve_secret_key: Option<String>,
+    /// CURVE server: accept only the client with this public key (repeatable). Without it
+    /// any client that completes the handshake (knows our public key) is accepted.
+    #[arg(
+        long,
+        value_name = "PUB",
+        allow_hyphen_values = true,
+        requires = "curve_server"
+    )]
+    pub curve_allow: Vec<String>,
+    /// Be a PLAIN server (user names and passwords travel in clear text). Without
+    /// --plain-allow any user name and password is accepted (libzmq without a ZAP handler).
+    #[arg(long, conflicts_with_all = ["plain_user", "plain_password"])]
+    pub plain_server: bool,
+    /// PLAIN server: accept this user with this password (repeatable; split at the first ':').
+    #[arg(
+        long,
+        value_name = "USER:PASSWORD",
+        allow_hyphen_values = true,
+        requires = "plain_server",
+        value_parser = parse_user_password
+    )]
+    pub plain_allow: Vec<(String, String)>,
+    /// Be a PLAIN client with this user name (at most 255 bytes); needs --plain-password.
+    #[arg(
+        long,
+        value_name = "USER",
+        allow_hyphen_values = true,
+        requires = "plain_password"
+    )]
+    pub plain_user: Option<String>,
+    /// The PLAIN client's password (at most 255 bytes); needs --plain-user.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        allow_hyphen_values = true,
+        requires = "plain_user"
+    )]
+    pub plain_password: Option<String>,
+}
+
+fn parse_user_password(s: &str) -> Result<(String, String), String> {
+    let Some((user, password)) = s.split_once(':') else {
+        return Err("expected USER:PASSWORD".into());
+    };
+    if user.len() > 255 || password.len() > 255 {
+        return Err("a PLAIN user name or password has at most 255 bytes".into());
+    }
+    Ok((user.to_string(), password.to_string()))
 }
 
 fn parse_secs(s: &str) -> Result<Duration, String> {

@@ -10,6 +10,7 @@ mod format;
 mod input;
 mod perf;
 mod raw;
+mod security;
 mod signals;
 mod sockets;
 
@@ -63,6 +64,10 @@ fn run(cli: Cli) -> Outcome {
         Command::Perf(args) => return runtime()?.block_on(perf::run(args)),
         Command::Raw(args) => return runtime()?.block_on(raw::run(args)),
         Command::Demo => return runtime()?.block_on(demo::run()),
+        Command::Keygen => {
+            print!("{}", security::keygen());
+            return Ok(());
+        }
     };
     runtime()?.block_on(sockets::run(kind, args))
 }

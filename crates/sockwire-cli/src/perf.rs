@@ -12,6 +12,7 @@ use sockwire::{Bytes, Message, Socket, SocketType};
 
 use crate::cli::{PerfArgs, PerfRole};
 use crate::fail::{Failure, Outcome};
+use crate::security::Security;
 use crate::sockets::{bind_and_report, close};
 
 /// Runs one perf role.
@@ -19,6 +20,8 @@ pub async fn run(args: PerfArgs) -> Outcome {
     if args.count == 0 {
         return Err(Failure::Usage("COUNT must be at least 1".into()));
     }
+    // Keys are checked before any socket exists.
+    Security::from_args(&args.security)?;
     match args.role {
         PerfRole::LocalThr => local_thr(&args).await,
         PerfRole::RemoteThr => remote_thr(&args).await,
@@ -39,6 +42,7 @@ pub fn thr_report(size: usize, count: u64, elapsed: Duration) -> String {
 
 async fn local_thr(args: &PerfArgs) -> Outcome {
     let pull = Socket::new(SocketType::Pull)?;
+    Security::from_args(&args.security)?.apply(&pull)?;
     bind_and_report(&pull, &args.endpoint)?;
     let mut progress = Progress::new(args.count, "messages");
     let first = pull.recv().await?;
@@ -59,6 +63,7 @@ async fn local_thr(args: &PerfArgs) -> Outcome {
 
 async fn remote_thr(args: &PerfArgs) -> Outcome {
     let push = Socket::new(SocketType::Push)?;
+    Security::from_args(&args.security)?.apply(&push)?;
     push.connect(&args.endpoint)?;
     let body = Bytes::from(vec![0u8; args.size]);
     let mut progress = Progress::new(args.count, "messages");
@@ -74,6 +79,7 @@ async fn remote_thr(args: &PerfArgs) -> Outcome {
 
 async fn local_lat(args: &PerfArgs) -> Outcome {
     let rep = Socket::new(SocketType::Rep)?;
+    Security::from_args(&args.security)?.apply(&rep)?;
     bind_and_report(&rep, &args.endpoint)?;
     let mut progress = Progress::new(args.count, "round trips");
     for i in 0..args.count {
@@ -105,6 +111,7 @@ pub fn latency_histogram() -> Histogram<u64> {
 
 async fn remote_lat(args: &PerfArgs) -> Outcome {
     let req = Socket::new(SocketType::Req)?;
+    Security::from_args(&args.security)?.apply(&req)?;
     req.connect(&args.endpoint)?;
     let body = Bytes::from(vec![0u8; args.size]);
     let mut hist = latency_histogram();

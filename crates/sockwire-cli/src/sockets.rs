@@ -11,6 +11,7 @@ use crate::cli::SocketArgs;
 use crate::fail::{Failure, Outcome};
 use crate::format::Printer;
 use crate::input::{fixed_message, stdin_lines, Source};
+use crate::security::Security;
 use crate::signals::Signals;
 
 /// What a socket type does with the options.
@@ -82,8 +83,10 @@ fn check_usage(kind: SocketType, args: &SocketArgs) -> Outcome {
 /// ends or a signal arrives, then closes it with linger.
 pub async fn run(kind: SocketType, args: SocketArgs) -> Outcome {
     check_usage(kind, &args)?;
+    let security = Security::from_args(&args.security)?;
     let mut signals = Signals::new()?;
     let socket = Socket::new(kind)?;
+    security.apply(&socket)?;
     socket.set_linger(args.linger.or_else(|| default_linger(kind)));
     if let Some(id) = &args.identity {
         socket.set_routing_id(Bytes::copy_from_slice(id.as_bytes()))?;

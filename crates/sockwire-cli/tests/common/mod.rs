@@ -132,6 +132,25 @@ impl Proc {
         }
     }
 
+    /// Waits for a stderr line containing `needle` (skipping others) and returns it, or
+    /// `None` after `timeout`.
+    pub fn stderr_line_containing(&mut self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr_lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Everything written to stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        String::from_utf8_lossy(&self.stderr_all.lock().unwrap()).into_owned()
+    }
+
     /// The next stdout line, or `None` after `timeout`.
     pub fn stdout_line(&mut self, timeout: Duration) -> Option<String> {
         match self.stdout_lines.recv_timeout(timeout) {
