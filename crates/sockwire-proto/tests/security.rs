@@ -975,3 +975,75 @@ fn handshake_deadline_covers_a_pending_decision() {
         Err(ProtocolError::HandshakeTimeout)
     );
 }
+
+/// M16: a CURVE server's READY whose box opens but whose metadata is garbage (a property
+/// running past the end, or a box too short for any metadata) fails the client's handshake with
+/// a clear error, and the connection stays failed (nothing half-parsed survives).
+#[test]
+fn curve_ready_with_garbage_metadata_m16() {
+    for garbage in [
+        &[0x05, b'a', 0xFF, 0xFF, 0xFF, 0xFF][..], // name length 5, one byte of name
+        &[
+            0x0B, b'S', b'o', b'c', b'k', b'e', b't', b'-', b'T', b'y', b'p', b'e', 0, 0, 0,
+        ][..],
+        &[0x00][..], // empty property name
+    ] {
+        let now = Instant::now();
+        let server_keys = CurveKeyPair::generate();
+        let client_keys = CurveKeyPair::generate();
+        let ring = CookieKeyRing::new();
+        let (ccfg, _) = curve_pair(&server_keys, &client_keys, &ring);
+        let mut client = Connection::new(ccfg, now);
+        // Fix the server's transient key so this test can box a READY of its own.
+        let server_transient = CurveKeyPair::generate();
+        sockwire_proto::curve::set_next_transient_key_for_testing(server_transient.secret.clone());
+        let mut server = curve_server(&server_keys, &ring);
+
+        // Greetings, HELLO, WELCOME, INITIATE; the server's reply to INITIATE is withheld.
+        let mut client_transient = None;
+        for round in 0..3 {
+            let mut c_out = BytesMut::new();
+            client.poll_transmit(&mut c_out);
+            if round > 0 && client_transient.is_none() {
+                // HELLO: 2-byte frame header, then name (6), version (2), padding (72), C'.
+                client_transient =
+                    Some(CurvePublicKey::from_bytes(&c_out[2 + 80..2 + 112]).unwrap());
+            }
+            server.handle_input(&mut c_out, now).unwrap();
+            while let Some(ev) = server.poll_event() {
+                if matches!(ev, Event::AuthRequest(_)) {
+                    server
+                        .handle_auth_reply(200, Bytes::new(), Metadata::new(), now)
+                        .unwrap();
+                }
+            }
+            let mut s_out = BytesMut::new();
+            server.poll_transmit(&mut s_out);
+            if round < 2 {
+                client.handle_input(&mut s_out, now).unwrap();
+            }
+        }
+        let client_transient = client_transient.unwrap();
+        // The server's real READY is dropped; ours carries the garbage.
+        let b = SalsaBox::new(
+            &crypto_box::PublicKey::from(*client_transient.as_bytes()),
+            &crypto_box::SecretKey::from(*server_transient.secret.as_bytes()),
+        );
+        let counter = 1u64.to_be_bytes();
+        let boxed = seal(&b, &nonce24(b"CurveZMQREADY---", &counter), garbage);
+        let mut body = b"\x05READY".to_vec();
+        body.extend_from_slice(&counter);
+        body.extend_from_slice(&boxed);
+        let mut ready = BytesMut::from(&cmd_frame(&body)[..]);
+        let err = client.handle_input(&mut ready, now).unwrap_err();
+        assert!(
+            matches!(err, ProtocolError::MalformedCommand { .. }),
+            "{garbage:?}: {err:?}"
+        );
+        assert!(!client.is_ready());
+        // Failed for good: more input gives the same error, never a half-built peer.
+        let mut more = BytesMut::from(&b"\x00\x03abc"[..]);
+        assert_eq!(client.handle_input(&mut more, now).unwrap_err(), err);
+        assert!(client.peer().is_none());
+    }
+}
