@@ -154,7 +154,7 @@ pub enum Command {
         /// Context to echo in the PONG.
         context: Bytes,
     },
-    /// PONG echoing a PING's context.
+    /// PONG echoing a PING's context (cut to 16 bytes, like a PING's).
     Pong(Bytes),
     /// Any other well-formed command (HELLO, WELCOME, ... or unknown ones): name and data.
     Other {
@@ -207,7 +207,7 @@ impl Command {
                     context: data.slice(2..end),
                 }
             }
-            PONG => Command::Pong(data),
+            PONG => Command::Pong(data.slice(..data.len().min(MAX_PING_CONTEXT))),
             _ => Command::Other { name, data },
         })
     }

@@ -158,3 +158,20 @@ fn hello_with_the_top_bit_of_the_transient_key_flipped_opens() {
         assert_eq!(out.len(), 64 + 2 + 168, "flip={flip}: a WELCOME answers");
     }
 }
+
+/// zmtp_command (CI smoke run): a PONG with a 40-byte context parsed whole but encoded cut to
+/// 16 bytes, so it did not round-trip. PONG contexts are now cut at parse time too, like PINGs.
+#[test]
+fn pong_context_is_cut_to_16_bytes_both_ways() {
+    let mut body = b"\x04PONG".to_vec();
+    body.extend_from_slice(&[0xAB; 40]);
+    let cmd = Command::parse(Bytes::from(body)).unwrap();
+    assert_eq!(cmd, Command::Pong(Bytes::from(vec![0xAB; 16])));
+    let mut wire = BytesMut::new();
+    cmd.encode(&mut wire);
+    let frame = sockwire_proto::FrameDecoder::new(u64::MAX)
+        .decode(&mut wire)
+        .unwrap()
+        .unwrap();
+    assert_eq!(Command::parse(frame.body).unwrap(), cmd);
+}
