@@ -254,21 +254,29 @@ impl Core {
         pattern::initial_items(self.kind, &st, welcome)
     }
 
-    /// The connection of `id` is gone for good.
+    /// The connection of `id` is gone for good; what was queued for it is dropped.
     pub(crate) fn detach(&self, id: PeerId) {
+        self.detach_peer(id, true)
+    }
+
+    /// Marks a peer gone. Already-received messages are still delivered (the slot goes once
+    /// they are read), but routing forgets the peer at once. `clear_out` drops what was queued
+    /// for it; an inproc peer's queue is the other socket's to read, so it is kept.
+    fn detach_peer(&self, id: PeerId, clear_out: bool) {
         let mut st = self.state();
         if let Some(i) = st.peer_index(id) {
             let slot = &mut st.peers[i];
             slot.active = false;
             slot.detached = true;
             slot.out.close();
-            slot.out.clear();
+            if clear_out {
+                slot.out.clear();
+            }
             if slot.in_is_empty() {
                 st.remove_peer_at(i);
             } else {
-                // Already-received messages are still delivered; routing must forget it now.
-                let slot = st.peers[i].routing_id.clone();
-                pattern::forget_routing_id(&mut st, &slot);
+                let rid = st.peers[i].routing_id.clone();
+                pattern::forget_routing_id(&mut st, &rid);
             }
         }
         drop(st);
@@ -457,27 +465,7 @@ impl Core {
 
     /// An inproc peer socket closed: its pipes stay readable until drained.
     pub(crate) fn inproc_gone(&self, id: PeerId) {
-        self.detach_keep_out(id);
-    }
-
-    /// Like `detach`, but what we queued for the peer is its to read, so do not clear it.
-    fn detach_keep_out(&self, id: PeerId) {
-        let mut st = self.state();
-        if let Some(i) = st.peer_index(id) {
-            let slot = &mut st.peers[i];
-            slot.active = false;
-            slot.detached = true;
-            slot.out.close();
-            if slot.in_is_empty() {
-                st.remove_peer_at(i);
-            } else {
-                let rid = st.peers[i].routing_id.clone();
-                pattern::forget_routing_id(&mut st, &rid);
-            }
-        }
-        drop(st);
-        self.readable.notify();
-        self.writable.notify();
+        self.detach_peer(id, false);
     }
 
     pub(crate) fn close_endpoint_entry(&self, e: EndpointEntry) {
