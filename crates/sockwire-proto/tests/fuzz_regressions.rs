@@ -1,7 +1,8 @@
 //! Inputs found by the fuzz targets in `fuzz/` (see fuzz/README.md), as unit tests.
 //!
-//! No fuzz run so far found a library bug. Each test here pins a behaviour that a fuzz target
-//! first tripped over because the target's invariant was wrong, so that the behaviour stays
+//! One found a library inconsistency: a PONG context was parsed whole but encoded cut to 16
+//! bytes (now cut at parse time too). The others pin a behaviour that a fuzz target first
+//! tripped over because the target's invariant was wrong, so that the behaviour stays
 //! deliberate: the targets were corrected to match, and these tests say why.
 
 use std::time::Instant;
