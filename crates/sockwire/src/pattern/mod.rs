@@ -213,7 +213,7 @@ fn load_balance(st: &mut State, slot: &mut Option<Message>) -> Option<PeerId> {
 /// PUB/XPUB: apply the subscriptions peers have sent. An XPUB also queues them for the
 /// application (only a prefix's first subscriber and last cancel, unless verbose), in order with
 /// the other messages its XSUB peers send; a PUB has no use for those and drops them.
-fn process_subscriptions(kind: SocketType, st: &mut State, verbose: bool) {
+fn process_subscriptions(st: &mut State, verbose: bool) {
     let State { peers, pattern, .. } = st;
     let mut xpub = match pattern {
         PatternState::XPub { counts, pending } => Some((counts, pending)),
@@ -265,7 +265,6 @@ fn process_subscriptions(kind: SocketType, st: &mut State, verbose: bool) {
             }
         }
     }
-    let _ = kind;
 }
 
 fn subscription_message(flag: u8, topic: &[u8]) -> Message {
@@ -393,7 +392,7 @@ pub(crate) fn send(
             Ok(SendOutcome::Sent)
         }
         SocketType::Pub | SocketType::XPub => {
-            process_subscriptions(kind, st, false);
+            process_subscriptions(st, false);
             let msg = slot.take().expect("message present");
             let topic = msg.get(0).cloned().unwrap_or_default();
             for p in st.peers.iter() {
@@ -551,7 +550,7 @@ pub(crate) fn recv(
             }))
         }
         SocketType::XPub => {
-            process_subscriptions(kind, st, xpub_verbose);
+            process_subscriptions(st, xpub_verbose);
             let PatternState::XPub { pending, .. } = &mut st.pattern else {
                 unreachable!()
             };
