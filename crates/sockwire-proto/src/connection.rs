@@ -207,7 +207,8 @@ enum State {
 pub struct Connection {
     config: ConnectionConfig,
     events: VecDeque<Event>,
-    /// Decoding stopped at the event budget; complete frames may remain in the buffer.
+    /// Decoding stopped (at the event budget, at the handshake's end, or for an authentication
+    /// decision); complete frames may remain in the buffer.
     input_pending: bool,
     state: State,
     mechanism: Mechanism,
@@ -311,8 +312,10 @@ impl Connection {
         self.process_input(buf, now).map_err(|e| self.fail(e))
     }
 
-    /// True when the last [`Connection::handle_input`] or [`Connection::resume_input`] stopped at
-    /// its per-call event budget with complete frames possibly left in the buffer.
+    /// True when decoding stopped with complete frames possibly left in the buffer: at the
+    /// per-call event budget, right after the handshake completed (so the caller sees
+    /// [`Event::HandshakeComplete`] before any message), or after an authentication decision.
+    /// Call [`Connection::resume_input`] once the events are taken.
     pub fn wants_input(&self) -> bool {
         self.input_pending
     }
@@ -396,6 +399,8 @@ impl Connection {
         }
         self.auth = Some((user_id, metadata));
         self.state = State::Handshake { version };
+        // Bytes that arrived while the decision was pending wait in the caller's buffer.
+        self.input_pending = true;
         let step = self
             .mechanism
             .auth_granted(&self.our_metadata, &mut self.transmit);
@@ -512,6 +517,7 @@ impl Connection {
     // --- transitions ---
 
     fn process_input(&mut self, buf: &mut BytesMut, now: Instant) -> Result<(), ProtocolError> {
+        self.input_pending = false;
         loop {
             match &self.state {
                 State::Greeting => {
@@ -525,6 +531,14 @@ impl Connection {
                         return Ok(());
                     };
                     self.handle_handshake_frame(frame, version, now)?;
+                    if matches!(self.state, State::Traffic) && !buf.is_empty() {
+                        // Stop at the handshake's end so the caller sees HandshakeComplete
+                        // (and attaches the peer) before any traffic is decoded: an error in
+                        // the first message is then a failure of an established connection,
+                        // however the bytes were split into reads.
+                        self.input_pending = true;
+                        return Ok(());
+                    }
                 }
                 State::Authenticating { .. } => return Ok(()),
                 State::Traffic => {

@@ -307,3 +307,33 @@ fn max_msg_size_does_not_refuse_ready() {
         Err(ProtocolError::MessageTooLarge { size: 5, limit: 4 })
     );
 }
+
+#[test]
+fn input_stops_at_the_end_of_the_handshake() {
+    // READY and a bad first message in one read: the caller sees HandshakeComplete with no
+    // error, and the message's error only when it goes on, so an established connection's
+    // failure is never mistaken for a failed handshake, however the bytes were split.
+    let t0 = Instant::now();
+    let mut cfg = ConnectionConfig::new(SocketType::Pull);
+    cfg.max_msg_size = Some(16);
+    let mut pull = Connection::new(cfg, t0);
+    let mut push = conn(SocketType::Push, t0);
+    let mut wire = transmit(&mut push);
+    pull.handle_input(&mut wire, t0).unwrap();
+    let mut wire = transmit(&mut pull);
+    push.handle_input(&mut wire, t0).unwrap();
+    let mut wire = transmit(&mut push);
+    wire.extend_from_slice(&[0x00, 17]);
+    wire.extend_from_slice(&[b'x'; 17]);
+    pull.handle_input(&mut wire, t0).unwrap();
+    assert!(matches!(
+        pull.poll_event(),
+        Some(Event::HandshakeComplete(_))
+    ));
+    assert!(pull.poll_event().is_none());
+    assert!(pull.wants_input());
+    assert!(matches!(
+        pull.resume_input(&mut wire, t0),
+        Err(ProtocolError::MessageTooLarge { .. })
+    ));
+}

@@ -489,8 +489,9 @@ fn hostile_f10_every_byte_its_own_segment() {
         let mut ev = Vec::new();
         for piece in input.chunks(chunk) {
             buf.extend_from_slice(piece);
-            c.handle_input(&mut buf, t0).unwrap();
-            ev.extend(events(&mut c));
+            let (r, got) = input_all(&mut c, &mut buf, t0);
+            r.unwrap();
+            ev.extend(got);
         }
         ev
     };

@@ -59,6 +59,11 @@ fn run_chunked(input: &[u8], cuts: &[usize]) -> (Vec<Event>, Option<ProtocolErro
         prev = end;
         let r = c.handle_input(&mut buf, t0);
         ev.extend(events(&mut c));
+        let mut r = r;
+        while r.is_ok() && c.wants_input() {
+            r = c.resume_input(&mut buf, t0);
+            ev.extend(events(&mut c));
+        }
         if let Err(e) = r {
             return (ev, Some(e));
         }

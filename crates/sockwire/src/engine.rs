@@ -256,7 +256,7 @@ where
                     let result = match reply {
                         Some(r) => conn
                             .handle_auth_reply(r.status_code, r.user_id, r.metadata, now)
-                            .and_then(|()| conn.handle_input(rbuf, now)),
+                            .and_then(|()| conn.resume_input(rbuf, now)),
                         None => conn.handle_timeout(now),
                     };
                     if let Err(e) = result {

@@ -67,8 +67,24 @@ pub fn feed(
     now: Instant,
 ) -> (Result<(), ProtocolError>, Vec<Event>) {
     let mut buf = BytesMut::from(bytes);
-    let r = c.handle_input(&mut buf, now);
-    (r, events(c))
+    input_all(c, &mut buf, now)
+}
+
+/// `handle_input`, then `resume_input` for as long as the connection stopped with input left
+/// (event budget, end of the handshake), as an I/O driver does; returns the first error and
+/// every event produced.
+pub fn input_all(
+    c: &mut Connection,
+    buf: &mut BytesMut,
+    now: Instant,
+) -> (Result<(), ProtocolError>, Vec<Event>) {
+    let mut r = c.handle_input(buf, now);
+    let mut ev = events(c);
+    while r.is_ok() && c.wants_input() {
+        r = c.resume_input(buf, now);
+        ev.extend(events(c));
+    }
+    (r, ev)
 }
 
 /// Drains the connection's events.
