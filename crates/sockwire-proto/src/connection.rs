@@ -445,6 +445,33 @@ impl Connection {
         }
     }
 
+    /// Like [`Connection::encode_message`], but frames of at least `zero_copy_min` bytes are not
+    /// copied into `out`: for each, `out` holds everything that goes before the frame's body
+    /// (its header included) when `big(out, body)` is called, and the caller sends `out`'s
+    /// content, then `body`, then whatever `out` holds next (typically with a vectored write).
+    /// With CURVE every frame is sealed into `out` and `big` is never called.
+    pub fn encode_message_with(
+        &mut self,
+        msg: &Message,
+        out: &mut BytesMut,
+        zero_copy_min: usize,
+        mut big: impl FnMut(&mut BytesMut, &Bytes),
+    ) {
+        if self.cipher.is_some() || msg.iter().all(|f| f.len() < zero_copy_min) {
+            return self.encode_message(msg, out);
+        }
+        self.poll_transmit(out);
+        let last = msg.len().saturating_sub(1);
+        for (i, frame) in msg.iter().enumerate() {
+            encode_header(i < last, false, frame.len(), out);
+            if frame.len() >= zero_copy_min {
+                big(out, frame);
+            } else {
+                out.extend_from_slice(frame);
+            }
+        }
+    }
+
     /// Appends a subscription (or cancellation) in the form the peer understands: a SUBSCRIBE or
     /// CANCEL command for ZMTP 3.1 peers, a `0x01`/`0x00`-prefixed message for 3.0 peers.
     ///

@@ -337,3 +337,41 @@ fn input_stops_at_the_end_of_the_handshake() {
         Err(ProtocolError::MessageTooLarge { .. })
     ));
 }
+
+#[test]
+fn encode_message_with_hands_out_large_frames_without_copying() {
+    // The bytes a caller writes (out up to each `big` call, the body, then the rest) are the
+    // bytes `encode_message` produces, and each large body is the message's own buffer.
+    let t0 = Instant::now();
+    let (mut a, _b) = connected(
+        ConnectionConfig::new(SocketType::Push),
+        ConnectionConfig::new(SocketType::Pull),
+        t0,
+    );
+    let big = Bytes::from(vec![7u8; 40_000]);
+    let msg = Message::from_frames([
+        Bytes::from_static(b"head"),
+        big.clone(),
+        Bytes::from_static(b"tail"),
+    ]);
+    let mut expect = BytesMut::new();
+    a.encode_message(&msg, &mut expect);
+    let mut out = BytesMut::new();
+    let mut wire = Vec::new();
+    let mut bodies = Vec::new();
+    a.encode_message_with(&msg, &mut out, 16 * 1024, |out, body| {
+        wire.extend_from_slice(&out.split());
+        wire.extend_from_slice(body);
+        bodies.push(body.clone());
+    });
+    wire.extend_from_slice(&out);
+    assert_eq!(wire, &expect[..]);
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0].as_ptr(), big.as_ptr());
+    // Below the threshold nothing is handed out.
+    let mut out = BytesMut::new();
+    a.encode_message_with(&msg, &mut out, 64 * 1024, |_, _| {
+        panic!("copied frame handed out")
+    });
+    assert_eq!(out, expect);
+}

@@ -26,6 +26,87 @@ const READ_CHUNK: usize = 64 * 1024;
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// Items drained from the pipe per lock.
 const DRAIN_BATCH: usize = 256;
+/// Frames this large are written from the message's own buffer (a vectored write) instead of
+/// being copied into the write buffer.
+const ZERO_COPY_MIN: usize = 16 * 1024;
+/// Slices per vectored write at most (Linux takes up to 1024).
+const MAX_IOV: usize = 64;
+/// What the data phase has to write: whole segments (large frame bodies, shared with the
+/// application's message, and the bytes encoded before them), then the write buffer.
+#[derive(Default)]
+struct OutQueue {
+    segs: VecDeque<bytes::Bytes>,
+    segs_len: usize,
+}
+
+impl OutQueue {
+    fn push(&mut self, b: bytes::Bytes) {
+        if !b.is_empty() {
+            self.segs_len += b.len();
+            self.segs.push_back(b);
+        }
+    }
+    /// Called by the encoder before a large body: what is in `wbuf` goes first.
+    fn push_big(&mut self, wbuf: &mut BytesMut, body: &bytes::Bytes) {
+        self.push(wbuf.split().freeze());
+        self.push(body.clone());
+    }
+    fn is_empty(&self) -> bool {
+        self.segs.is_empty()
+    }
+    /// Drops the first `n` written bytes of the segments, then of `wbuf`.
+    fn advance(&mut self, mut n: usize, wbuf: &mut BytesMut) {
+        while n > 0 {
+            let Some(front) = self.segs.front_mut() else {
+                let _ = wbuf.split_to(n);
+                return;
+            };
+            if n >= front.len() {
+                n -= front.len();
+                self.segs_len -= front.len();
+                self.segs.pop_front();
+            } else {
+                let _ = front.split_to(n);
+                self.segs_len -= n;
+                n = 0;
+            }
+        }
+    }
+}
+
+/// One write of the segments and `wbuf`, vectored when there are segments.
+async fn write_some<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    q: &OutQueue,
+    wbuf: &BytesMut,
+) -> std::io::Result<usize> {
+    if q.is_empty() {
+        return wr.write(wbuf).await;
+    }
+    let mut iov: smallvec::SmallVec<[std::io::IoSlice<'_>; MAX_IOV]> = q
+        .segs
+        .iter()
+        .take(MAX_IOV - 1)
+        .map(|b| std::io::IoSlice::new(b))
+        .collect();
+    if !wbuf.is_empty() && iov.len() < MAX_IOV {
+        iov.push(std::io::IoSlice::new(wbuf));
+    }
+    wr.write_vectored(&iov).await
+}
+
+/// Writes everything queued: the segments, then `wbuf`.
+async fn flush_all<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    q: &mut OutQueue,
+    wbuf: &mut BytesMut,
+) -> std::io::Result<()> {
+    while let Some(seg) = q.segs.pop_front() {
+        q.segs_len -= seg.len();
+        wr.write_all(&seg).await?;
+    }
+    flush(wr, wbuf).await
+}
 /// How long a failing connection may take to write what is queued (an ERROR command) before it
 /// is closed anyway: a peer that does not read must not keep a dead connection open.
 const CLOSE_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
@@ -204,6 +285,15 @@ async fn flush<W: AsyncWrite + Unpin>(wr: &mut W, wbuf: &mut BytesMut) -> std::i
     Ok(())
 }
 
+/// [`flush_before_close`] for the data phase: the queued segments go first.
+async fn flush_queue_before_close<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    q: &mut OutQueue,
+    wbuf: &mut BytesMut,
+) {
+    let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, flush_all(wr, q, wbuf)).await;
+}
+
 /// Best-effort [`flush`] before closing a failed connection, bounded by [`CLOSE_FLUSH_TIMEOUT`].
 async fn flush_before_close<W: AsyncWrite + Unpin>(wr: &mut W, wbuf: &mut BytesMut) {
     let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, flush(wr, wbuf)).await;
@@ -336,6 +426,7 @@ where
     let mut stalled: Option<Item> = None;
     let mut batch: VecDeque<Item> = std::mem::take(initial);
     let mut read_eof = false;
+    let mut q = OutQueue::default();
     loop {
         // 1. Hand decoded events to the socket while the pipe has room.
         loop {
@@ -370,7 +461,7 @@ where
                     if let Err(e) = conn.resume_input(rbuf, Instant::now()) {
                         let reason = e.to_string();
                         conn.poll_transmit(wbuf);
-                        flush_before_close(wr, wbuf).await;
+                        flush_queue_before_close(wr, &mut q, wbuf).await;
                         return Err(reason);
                     }
                 }
@@ -380,7 +471,7 @@ where
 
         // 2. Fill the write buffer: protocol output first, then queued items.
         conn.poll_transmit(wbuf);
-        while wbuf.len() < WRITE_BATCH_BYTES {
+        while q.segs_len + wbuf.len() < WRITE_BATCH_BYTES && q.segs.len() < MAX_IOV {
             if batch.is_empty() {
                 out.drain_into(DRAIN_BATCH, &mut batch);
                 if batch.is_empty() {
@@ -389,21 +480,24 @@ where
             }
             while let Some(item) = batch.pop_front() {
                 match item {
-                    Item::Msg(m) => conn.encode_message(&m, wbuf),
+                    Item::Msg(m) => {
+                        conn.encode_message_with(&m, wbuf, ZERO_COPY_MIN, |w, b| q.push_big(w, b))
+                    }
                     Item::Sub(t) => conn.encode_subscription(&t, true, wbuf),
                     Item::Cancel(t) => conn.encode_subscription(&t, false, wbuf),
                 }
-                if wbuf.len() >= WRITE_BATCH_BYTES {
+                if q.segs_len + wbuf.len() >= WRITE_BATCH_BYTES || q.segs.len() >= MAX_IOV {
                     break;
                 }
             }
         }
+        let nothing_to_write = q.is_empty() && wbuf.is_empty();
 
         // 3. Closing: done once everything queued is on the wire.
-        if core.is_closing() && wbuf.is_empty() && batch.is_empty() && out.is_empty() {
+        if core.is_closing() && nothing_to_write && batch.is_empty() && out.is_empty() {
             return Ok(());
         }
-        if read_eof && wbuf.is_empty() {
+        if read_eof && nothing_to_write {
             return Err("peer closed the connection".into());
         }
 
@@ -415,11 +509,11 @@ where
         }
         tokio::select! {
             biased;
-            r = wr.write(wbuf), if !wbuf.is_empty() => {
+            r = write_some(wr, &q, wbuf), if !nothing_to_write => {
                 match r {
                     Ok(0) => return Err("connection closed while writing".into()),
                     Ok(n) => {
-                        let _ = wbuf.split_to(n);
+                        q.advance(n, wbuf);
                         conn.handle_sent(Instant::now());
                     }
                     Err(e) => return Err(format!("write failed: {e}")),
@@ -436,20 +530,20 @@ where
                         if let Err(e) = conn.handle_input(rbuf, Instant::now()) {
                             let reason = e.to_string();
                             conn.poll_transmit(wbuf);
-                            flush_before_close(wr, wbuf).await;
+                            flush_queue_before_close(wr, &mut q, wbuf).await;
                             return Err(reason);
                         }
                     }
                     Err(e) => return Err(format!("read failed: {e}")),
                 }
             }
-            _ = out.reader_signal().notified(), if wbuf.is_empty() => {}
+            _ = out.reader_signal().notified(), if nothing_to_write => {}
             _ = inp.writer_signal().notified(), if stalled.is_some() => {}
             _ = sleep_opt(deadline) => {
                 if let Err(e) = conn.handle_timeout(Instant::now()) {
                     let reason = e.to_string();
                     conn.poll_transmit(wbuf);
-                    flush_before_close(wr, wbuf).await;
+                    flush_queue_before_close(wr, &mut q, wbuf).await;
                     return Err(reason);
                 }
             }

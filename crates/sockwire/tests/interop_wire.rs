@@ -345,3 +345,39 @@ async fn stream_plain_tcp(net: Net) {
     };
     converse(local, client).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Large frames: sockwire writes frames of 16 KiB and more straight from the message's buffer
+// (vectored writes, segments interleaved with copied small frames); libzmq must see exactly the
+// frames that were sent, in order.
+
+interop_matrix! {
+    interop_large_frames_sockwire_to_libzmq => large_frames_to_libzmq;
+}
+
+/// Frame `i` of message `n`: a size around the zero-copy threshold and well past it, filled
+/// with a pattern that tells messages and offsets apart.
+fn large_frame(n: usize, i: usize) -> Vec<u8> {
+    let size = [5, 16 * 1024, 16 * 1024 - 1, 300 * 1024, 0, 70_000][i];
+    (0..size).map(|k| (k * 31 + n * 7 + i) as u8).collect()
+}
+
+async fn large_frames_to_libzmq(net: Net, b: Binder) {
+    const MESSAGES: usize = 40;
+    let ctx = zmq::Context::new();
+    let pull = net.zsock(&ctx, zmq::PULL);
+    let push: sockwire::PushSocket = sw();
+    net.link(&push, &pull, b);
+    let peer = zmq_thread(move || {
+        for n in 0..MESSAGES {
+            let want: Frames = (0..6).map(|i| large_frame(n, i)).collect();
+            let got = zrecv(&pull, "PULL");
+            assert!(got == want, "message {n}: frames differ from what was sent");
+        }
+    });
+    for n in 0..MESSAGES {
+        let frames: Frames = (0..6).map(|i| large_frame(n, i)).collect();
+        sent(push.send(msg(&frames)).await, "PUSH");
+    }
+    peer.await;
+}
