@@ -26,6 +26,8 @@ const READ_CHUNK: usize = 64 * 1024;
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// Items drained from the pipe per lock.
 const DRAIN_BATCH: usize = 256;
+/// Decoded items handed to the socket per lock at most.
+const PUSH_BATCH: usize = 64;
 /// Frames this large are written from the message's own buffer (a vectored write) instead of
 /// being copied into the write buffer.
 const ZERO_COPY_MIN: usize = 16 * 1024;
@@ -422,50 +424,49 @@ where
 {
     let kind = core.kind;
     let keeps_messages = deliverable(kind);
-    // An event that found the incoming pipe full; reading pauses until it fits.
-    let mut stalled: Option<Item> = None;
+    // Decoded items on their way to the socket, handed over in batches (one pipe lock per
+    // batch). Items that found the pipe full stay here and reading pauses until they fit.
+    let mut pending: VecDeque<Item> = VecDeque::new();
     let mut batch: VecDeque<Item> = std::mem::take(initial);
     let mut read_eof = false;
     let mut q = OutQueue::default();
     loop {
         // 1. Hand decoded events to the socket while the pipe has room.
         loop {
-            if let Some(item) = stalled.take() {
-                // Subscriptions bypass the pipe's HWM (the application's own must never be
-                // lost), but from the wire they wait for room like messages: a peer streaming
-                // SUBSCRIBE/CANCEL to a PUB that is not sending must not grow the queue.
-                let pushed = if matches!(item, Item::Msg(_)) || inp.has_room() {
-                    inp.try_push(item)
-                } else {
-                    Err(item)
-                };
-                if let Err(item) = pushed {
-                    if inp.is_closed() {
-                        return Err("socket closed".into());
+            while pending.len() < PUSH_BATCH {
+                match conn.poll_event() {
+                    Some(Event::Message(m)) if keeps_messages || kind == SocketType::XPub => {
+                        pending.push_back(Item::Msg(m))
                     }
-                    stalled = Some(item);
-                    break;
+                    Some(Event::Message(_)) => {}
+                    Some(Event::Subscribe(t)) => pending.push_back(Item::Sub(t)),
+                    Some(Event::Cancel(t)) => pending.push_back(Item::Cancel(t)),
+                    Some(Event::HandshakeComplete(_)) | Some(Event::AuthRequest(_)) => {}
+                    None if conn.wants_input() => {
+                        // The decoder stopped at its per-call budget: decode the next part of
+                        // what was already read before reading more.
+                        if let Err(e) = conn.resume_input(rbuf, Instant::now()) {
+                            let reason = e.to_string();
+                            conn.poll_transmit(wbuf);
+                            flush_queue_before_close(wr, &mut q, wbuf).await;
+                            return Err(reason);
+                        }
+                    }
+                    None => break,
                 }
             }
-            match conn.poll_event() {
-                Some(Event::Message(m)) if keeps_messages || kind == SocketType::XPub => {
-                    stalled = Some(Item::Msg(m))
+            if pending.is_empty() {
+                break;
+            }
+            // Subscriptions from the wire wait for room like messages (the application's own
+            // bypass the HWM, never these): a peer streaming SUBSCRIBE/CANCEL to a PUB that is
+            // not sending must not grow the queue.
+            inp.push_from(&mut pending);
+            if !pending.is_empty() {
+                if inp.is_closed() {
+                    return Err("socket closed".into());
                 }
-                Some(Event::Message(_)) => {}
-                Some(Event::Subscribe(t)) => stalled = Some(Item::Sub(t)),
-                Some(Event::Cancel(t)) => stalled = Some(Item::Cancel(t)),
-                Some(Event::HandshakeComplete(_)) | Some(Event::AuthRequest(_)) => {}
-                None if conn.wants_input() => {
-                    // The decoder stopped at its per-call budget: decode the next part of what
-                    // was already read before reading more.
-                    if let Err(e) = conn.resume_input(rbuf, Instant::now()) {
-                        let reason = e.to_string();
-                        conn.poll_transmit(wbuf);
-                        flush_queue_before_close(wr, &mut q, wbuf).await;
-                        return Err(reason);
-                    }
-                }
-                None => break,
+                break;
             }
         }
 
@@ -502,7 +503,8 @@ where
         }
 
         // 4. Wait for the first of: readable bytes, room to write, queued items, timers.
-        let can_read = stalled.is_none() && !read_eof && !conn.wants_input();
+        let stalled = !pending.is_empty();
+        let can_read = !stalled && !read_eof && !conn.wants_input();
         let deadline = conn.poll_timeout();
         if rbuf.capacity() - rbuf.len() < 4096 {
             rbuf.reserve(READ_CHUNK);
@@ -538,7 +540,7 @@ where
                 }
             }
             _ = out.reader_signal().notified(), if nothing_to_write => {}
-            _ = inp.writer_signal().notified(), if stalled.is_some() => {}
+            _ = inp.writer_signal().notified(), if stalled => {}
             _ = sleep_opt(deadline) => {
                 if let Err(e) = conn.handle_timeout(Instant::now()) {
                     let reason = e.to_string();

@@ -131,6 +131,28 @@ impl Pipe {
         Ok(())
     }
 
+    /// Moves items from the front of `items` into the pipe while it has room (every item
+    /// counts against the HWM here, subscriptions too), in one lock. Items that do not fit stay
+    /// in `items`; nothing moves once the pipe is closed.
+    pub(crate) fn push_from(&self, items: &mut VecDeque<Item>) {
+        if items.is_empty() || self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let mut q = self.lock();
+        let was_empty = q.is_empty();
+        let room = if self.hwm == 0 {
+            items.len()
+        } else {
+            self.hwm.saturating_sub(q.len()).min(items.len())
+        };
+        q.extend(items.drain(..room));
+        self.len.store(q.len(), Ordering::Release);
+        drop(q);
+        if was_empty && room > 0 {
+            self.reader.notify();
+        }
+    }
+
     /// Whether a message could be queued now.
     pub(crate) fn has_room(&self) -> bool {
         !self.closed.load(Ordering::Acquire)
@@ -219,6 +241,44 @@ mod tests {
         assert!(p.is_empty());
         p.close();
         assert!(p.try_push(Item::Msg(Message::from("d"))).is_err());
+    }
+
+    #[tokio::test]
+    async fn push_from_moves_what_fits_in_order_and_wakes_the_reader_once() {
+        let reader = Signal::single();
+        let p = Pipe::new(3, reader.clone(), Signal::single());
+        let mut items: VecDeque<Item> = ["a", "b"]
+            .into_iter()
+            .map(|t| Item::Msg(Message::from(t)))
+            .collect();
+        items.push_back(Item::Sub(Bytes::from_static(b"s")));
+        items.push_back(Item::Msg(Message::from("c")));
+        p.push_from(&mut items);
+        // Subscriptions from the wire count against the HWM here: "c" waits.
+        assert_eq!(p.len(), 3);
+        assert_eq!(items.len(), 1);
+        // The pipe went from empty to non-empty: the reader has a stored wake-up.
+        tokio::time::timeout(std::time::Duration::from_secs(5), reader.notified())
+            .await
+            .unwrap();
+        let mut out = VecDeque::new();
+        p.drain_into(1, &mut out);
+        p.push_from(&mut items);
+        assert!(items.is_empty());
+        p.drain_into(10, &mut out);
+        let order: Vec<String> = out
+            .iter()
+            .map(|i| match i {
+                Item::Msg(m) => String::from_utf8_lossy(m.get(0).unwrap()).into_owned(),
+                Item::Sub(t) => format!("sub:{}", String::from_utf8_lossy(t)),
+                Item::Cancel(_) => "cancel".into(),
+            })
+            .collect();
+        assert_eq!(order, ["a", "b", "sub:s", "c"]);
+        p.close();
+        let mut more: VecDeque<Item> = [Item::Msg(Message::from("d"))].into();
+        p.push_from(&mut more);
+        assert_eq!(more.len(), 1);
     }
 
     #[tokio::test]

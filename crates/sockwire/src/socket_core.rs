@@ -148,6 +148,9 @@ pub(crate) struct Core {
     pub(crate) kind: SocketType,
     pub(crate) handle: Handle,
     options: Mutex<Options>,
+    /// The options every send and receive reads, mirrored out of `options` by
+    /// [`Core::set_options`] so the message path takes no options lock.
+    hot: HotOptions,
     state: Mutex<State>,
     /// Woken when some incoming pipe gains a message or a peer arrives.
     pub(crate) readable: Arc<Signal>,
@@ -177,6 +180,7 @@ impl Core {
             kind,
             handle,
             options: Mutex::new(Options::default()),
+            hot: HotOptions::new(&Options::default()),
             state: Mutex::new(State {
                 peers: Vec::new(),
                 send_rr: 0,
@@ -291,11 +295,7 @@ impl Core {
 
     /// Sends one message, waiting (up to the send timeout) while the socket type says to block.
     pub(crate) async fn send(self: &Arc<Self>, msg: Message) -> Result<()> {
-        // One look at the options per call: the lock is on every message's path.
-        let (timeout, opts) = {
-            let o = self.options();
-            (o.send_timeout, SendOpts::from(&*o))
-        };
+        let (timeout, opts) = (self.hot.send_timeout(), self.hot.send_opts());
         let mut slot = Some(msg);
         if self.try_send_inner(&mut slot, &opts)? {
             return Ok(());
@@ -321,7 +321,7 @@ impl Core {
 
     /// Sends without waiting; `WouldBlock` when the socket would have to wait.
     pub(crate) fn try_send(&self, msg: Message) -> Result<()> {
-        let opts = SendOpts::from(&*self.options());
+        let opts = self.hot.send_opts();
         let mut slot = Some(msg);
         if self.try_send_inner(&mut slot, &opts)? {
             Ok(())
@@ -341,10 +341,7 @@ impl Core {
 
     /// Receives one message, waiting up to the receive timeout.
     pub(crate) async fn recv(self: &Arc<Self>) -> Result<Message> {
-        let (timeout, verbose) = {
-            let o = self.options();
-            (o.recv_timeout, o.xpub_verbose)
-        };
+        let (timeout, verbose) = (self.hot.recv_timeout(), self.hot.xpub_verbose());
         if let Some(m) = self.try_recv_inner(verbose)? {
             return Ok(m);
         }
@@ -365,7 +362,7 @@ impl Core {
 
     /// Receives without waiting; `WouldBlock` when nothing is queued.
     pub(crate) fn try_recv(&self) -> Result<Message> {
-        let verbose = self.options().xpub_verbose;
+        let verbose = self.hot.xpub_verbose();
         self.try_recv_inner(verbose)?
             .ok_or(Error::WouldBlock { operation: "recv" })
     }
@@ -575,7 +572,9 @@ impl Core {
     }
 
     pub(crate) fn set_options(&self, f: impl FnOnce(&mut Options)) {
-        f(&mut self.options());
+        let mut o = self.options();
+        f(&mut o);
+        self.hot.store(&o);
     }
 
     /// Applies a subscription change from the application (SUB/XSUB).
@@ -597,10 +596,63 @@ pub(crate) struct SendOpts {
     pub(crate) router_mandatory: bool,
 }
 
-impl From<&Options> for SendOpts {
-    fn from(o: &Options) -> Self {
+/// Copies of the options on the message path, readable without a lock. Written only under the
+/// options lock (so writers never race each other); a send or receive that starts while an
+/// option changes sees the old or the new value, as with the lock.
+#[derive(Debug)]
+struct HotOptions {
+    /// Nanoseconds; `NO_TIMEOUT` for none.
+    send_timeout: AtomicU64,
+    recv_timeout: AtomicU64,
+    router_mandatory: AtomicBool,
+    xpub_verbose: AtomicBool,
+}
+
+const NO_TIMEOUT: u64 = u64::MAX;
+
+fn timeout_to_nanos(t: Option<Duration>) -> u64 {
+    // Durations past u64 nanoseconds (584 years) are as good as none.
+    t.map_or(NO_TIMEOUT, |d| {
+        u64::try_from(d.as_nanos()).unwrap_or(NO_TIMEOUT)
+    })
+}
+
+fn nanos_to_timeout(n: u64) -> Option<Duration> {
+    (n != NO_TIMEOUT).then(|| Duration::from_nanos(n))
+}
+
+impl HotOptions {
+    fn new(o: &Options) -> HotOptions {
+        let h = HotOptions {
+            send_timeout: AtomicU64::new(NO_TIMEOUT),
+            recv_timeout: AtomicU64::new(NO_TIMEOUT),
+            router_mandatory: AtomicBool::new(false),
+            xpub_verbose: AtomicBool::new(false),
+        };
+        h.store(o);
+        h
+    }
+    fn store(&self, o: &Options) {
+        self.send_timeout
+            .store(timeout_to_nanos(o.send_timeout), Ordering::Relaxed);
+        self.recv_timeout
+            .store(timeout_to_nanos(o.recv_timeout), Ordering::Relaxed);
+        self.router_mandatory
+            .store(o.router_mandatory, Ordering::Relaxed);
+        self.xpub_verbose.store(o.xpub_verbose, Ordering::Relaxed);
+    }
+    fn send_timeout(&self) -> Option<Duration> {
+        nanos_to_timeout(self.send_timeout.load(Ordering::Relaxed))
+    }
+    fn recv_timeout(&self) -> Option<Duration> {
+        nanos_to_timeout(self.recv_timeout.load(Ordering::Relaxed))
+    }
+    fn xpub_verbose(&self) -> bool {
+        self.xpub_verbose.load(Ordering::Relaxed)
+    }
+    fn send_opts(&self) -> SendOpts {
         SendOpts {
-            router_mandatory: o.router_mandatory,
+            router_mandatory: self.router_mandatory.load(Ordering::Relaxed),
         }
     }
 }
