@@ -247,7 +247,7 @@ where
         peer: peer_addr.to_string(),
     });
 
-    let mut initial: VecDeque<Item> = core.initial_items().into();
+    let mut initial: VecDeque<Item> = core.initial_items(&out).into();
     let end = data_phase(
         &core,
         &mut conn,

@@ -212,6 +212,19 @@ impl Pipe {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Drops the queued subscriptions and cancellations, keeping messages in order.
+    pub(crate) fn drop_subscriptions(&self) {
+        let mut q = self.lock();
+        let before = q.len();
+        q.retain(|i| matches!(i, Item::Msg(_)));
+        self.len.store(q.len(), Ordering::Release);
+        let removed = before != q.len();
+        drop(q);
+        if removed {
+            self.writer.notify();
+        }
+    }
+
     /// Drops every queued item.
     pub(crate) fn clear(&self) {
         let mut q = self.lock();

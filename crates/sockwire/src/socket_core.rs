@@ -250,12 +250,17 @@ impl Core {
         Ok(id)
     }
 
-    /// Items a fresh connection must send before anything queued: a SUB's subscriptions, an
-    /// XPUB's welcome message.
-    pub(crate) fn initial_items(&self) -> Vec<Item> {
+    /// Items a fresh connection must send before anything queued on `out`: a SUB's
+    /// subscriptions, an XPUB's welcome message. They are the whole subscription set, so the
+    /// subscription changes already queued on `out` (a connect's pipe kept across reconnects,
+    /// or filled before the peer bound) are dropped, in the same lock that subscribing takes:
+    /// the peer learns each subscription once.
+    pub(crate) fn initial_items(&self, out: &Pipe) -> Vec<Item> {
         let welcome = self.options().xpub_welcome_msg.clone();
         let st = self.state();
-        pattern::initial_items(self.kind, &st, welcome)
+        let items = pattern::initial_items(self.kind, &st, welcome);
+        out.drop_subscriptions();
+        items
     }
 
     /// The connection of `id` is gone for good; what was queued for it is dropped.

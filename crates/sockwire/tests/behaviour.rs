@@ -261,6 +261,40 @@ async fn sub_resubscribes_after_publisher_restart() {
     sync_pubsub(&publisher, &sub, "t-again").await;
 }
 
+/// A SUB that subscribes while its connect waits for a listener tells the publisher each
+/// subscription once (a verbose XPUB reports every SUBSCRIBE it gets), over tcp and inproc.
+async fn subscriptions_made_before_bind_arrive_once(ep: &str) {
+    let sub = SubSocket::new().unwrap();
+    sub.connect(ep).unwrap();
+    sub.subscribe("a").unwrap();
+    sub.subscribe("b").unwrap();
+    let xpub = XPubSocket::new().unwrap();
+    xpub.set_xpub_verbose(true);
+    xpub.bind(ep).unwrap();
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        got.push(within(xpub.recv()).await.unwrap().get(0).unwrap().to_vec());
+    }
+    sub.unsubscribe("a").unwrap();
+    loop {
+        let m = within(xpub.recv()).await.unwrap().get(0).unwrap().to_vec();
+        let done = m == b"\x00a";
+        got.push(m);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(
+        got,
+        [b"\x01a".to_vec(), b"\x01b".to_vec(), b"\x00a".to_vec()]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_made_before_bind_arrive_once_tcp() {
+    subscriptions_made_before_bind_arrive_once(&format!("tcp://127.0.0.1:{}", free_port())).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xpub_sees_subscriptions_and_xsub_subscribes_by_message() {
     let xpub = XPubSocket::new().unwrap();

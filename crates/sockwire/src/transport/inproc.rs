@@ -99,10 +99,10 @@ pub(crate) fn connect(core: &Arc<Core>, name: &str, given: &str) -> Result<()> {
             source: std::io::Error::other(reason),
         });
     }
-    for item in core.initial_items() {
+    for item in core.initial_items(&a_to_b) {
         push_initial(&a_to_b, item);
     }
-    for item in peer.initial_items() {
+    for item in peer.initial_items(&b_to_a) {
         push_initial(&b_to_a, item);
     }
     core.add_endpoint(EndpointEntry {
