@@ -78,13 +78,6 @@ pub enum Error {
         /// The OS error.
         source: io::Error,
     },
-    /// An inproc connect named an endpoint nobody bound (connect-before-bind is not supported
-    /// for inproc).
-    #[error("no socket is bound to '{endpoint}'")]
-    InprocNotBound {
-        /// The endpoint as given.
-        endpoint: String,
-    },
     /// The inproc peer's socket type cannot talk to ours.
     #[error("socket type {ours} cannot talk to {theirs} (endpoint '{endpoint}')")]
     IncompatiblePeer {

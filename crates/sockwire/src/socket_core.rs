@@ -263,6 +263,62 @@ impl Core {
         items
     }
 
+    /// An inproc connect made before the bind gets its real pipes (see
+    /// `transport::inproc`): the initial items go first, then the messages queued on the
+    /// waiting pipe, in order (queued subscription changes are covered by the initial items).
+    /// Returns false when the connect is gone (disconnected, or the socket is closing).
+    pub(crate) fn adopt_inproc(
+        &self,
+        id: PeerId,
+        out: Arc<Pipe>,
+        inp: Arc<Pipe>,
+        peer: (Weak<Core>, PeerId),
+        identity: Option<Bytes>,
+    ) -> bool {
+        let welcome = self.options().xpub_welcome_msg.clone();
+        let mut st = self.state();
+        let still_wanted = st
+            .endpoints
+            .iter()
+            .any(|e| matches!(e.kind, EndpointKind::Connect { peer } if peer == id));
+        if !still_wanted || self.is_closing() {
+            return false;
+        }
+        for item in pattern::initial_items(self.kind, &st, welcome) {
+            let _ = out.try_push(item);
+        }
+        if let Some(slot) = st.peer_mut(id) {
+            let mut queued = VecDeque::new();
+            slot.out.drain_into(usize::MAX, &mut queued);
+            slot.out.close();
+            for item in queued {
+                if let Item::Msg(_) = item {
+                    // The new pipe's HWM is at least the old one's: everything fits.
+                    let _ = out.try_push(item);
+                }
+            }
+            slot.out = out;
+            slot.inp = inp;
+            slot.inproc_peer = Some(peer);
+            drop(st);
+        } else {
+            drop(st);
+            let mut slot = PeerSlot::new(id, out, inp);
+            slot.inproc_peer = Some(peer);
+            if self.attach(slot, identity).is_err() {
+                return false;
+            }
+        }
+        self.readable.notify();
+        self.writable.notify();
+        true
+    }
+
+    /// An inproc connect made before the bind cannot be completed: its waiting pipe goes.
+    pub(crate) fn drop_pending_connect(&self, id: PeerId) {
+        self.detach(id);
+    }
+
     /// The connection of `id` is gone for good; what was queued for it is dropped.
     pub(crate) fn detach(&self, id: PeerId) {
         self.detach_peer(id, true)

@@ -543,3 +543,72 @@ fn blocking_api_needs_no_runtime() {
     assert_eq!(s(&req.recv().unwrap(), 0), "hello");
     server.join().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_made_before_bind_arrive_once_inproc() {
+    subscriptions_made_before_bind_arrive_once("inproc://subs-before-bind").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inproc_push_before_pull_binds_delivers_everything() {
+    let ep = "inproc://push-before-bind";
+    let push = PushSocket::new().unwrap();
+    push.connect(ep).unwrap();
+    for i in 0..100 {
+        within(push.send(format!("{i}"))).await.unwrap();
+    }
+    let pull = PullSocket::new().unwrap();
+    pull.bind(ep).unwrap();
+    for i in 0..100 {
+        assert_eq!(s(&within(pull.recv()).await.unwrap(), 0), format!("{i}"));
+    }
+    // The connection is a normal one now, both ways of the pipe pair.
+    within(push.send("after")).await.unwrap();
+    assert_eq!(s(&within(pull.recv()).await.unwrap(), 0), "after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inproc_connect_before_bind_keeps_the_connectors_sndhwm_until_bound() {
+    let ep = "inproc://hwm-before-bind";
+    let push = PushSocket::new().unwrap();
+    push.set_send_hwm(5);
+    push.connect(ep).unwrap();
+    for i in 0..5 {
+        push.try_send(format!("{i}")).unwrap();
+    }
+    assert!(matches!(
+        push.try_send("6th"),
+        Err(Error::WouldBlock { .. })
+    ));
+    let pull = PullSocket::new().unwrap();
+    pull.set_recv_hwm(5);
+    pull.bind(ep).unwrap();
+    // Bound: the pipe holds SNDHWM + RCVHWM, as for any inproc pair.
+    for i in 5..10 {
+        push.try_send(format!("{i}")).unwrap();
+    }
+    assert!(matches!(
+        push.try_send("11th"),
+        Err(Error::WouldBlock { .. })
+    ));
+    for i in 0..10 {
+        assert_eq!(s(&within(pull.recv()).await.unwrap(), 0), format!("{i}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inproc_router_connects_before_dealer_binds() {
+    let ep = "inproc://router-before-bind";
+    let router = RouterSocket::new().unwrap();
+    router.connect(ep).unwrap();
+    let dealer = DealerSocket::new().unwrap();
+    dealer.set_routing_id(Bytes::from_static(b"d1")).unwrap();
+    dealer.bind(ep).unwrap();
+    within(dealer.send("hi")).await.unwrap();
+    let m = within(router.recv()).await.unwrap();
+    assert_eq!((s(&m, 0), s(&m, 1)), ("d1".to_string(), "hi".to_string()));
+    within(router.send(Message::from_frames(["d1", "back"])))
+        .await
+        .unwrap();
+    assert_eq!(s(&within(dealer.recv()).await.unwrap(), 0), "back");
+}

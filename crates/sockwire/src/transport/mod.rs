@@ -127,7 +127,7 @@ pub(crate) fn connect(core: &Arc<Core>, given: &str) -> Result<()> {
 /// Whether a connect keeps its pipe across reconnections (libzmq without `ZMQ_IMMEDIATE`).
 /// A ROUTER or STREAM only learns the routing id from the connection, so it attaches per
 /// connection.
-fn keeps_pipe(core: &Core) -> bool {
+pub(crate) fn keeps_pipe(core: &Core) -> bool {
     !core.options().immediate && !matches!(core.kind, SocketType::Router | SocketType::Stream)
 }
 
