@@ -472,6 +472,16 @@ impl Connection {
         }
     }
 
+    /// How many more bytes the frame at the front of `buf` needs, once the handshake is done
+    /// (0 when a whole frame is there or the handshake is not done): a hint for sizing reads.
+    /// It is the peer's declared size, not a promise; bound what it makes you allocate.
+    pub fn input_hint(&self, buf: &[u8]) -> usize {
+        match self.state {
+            State::Traffic => self.decoder.bytes_needed(buf),
+            _ => 0,
+        }
+    }
+
     /// Appends a subscription (or cancellation) in the form the peer understands: a SUBSCRIBE or
     /// CANCEL command for ZMTP 3.1 peers, a `0x01`/`0x00`-prefixed message for 3.0 peers.
     ///

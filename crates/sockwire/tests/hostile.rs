@@ -1174,6 +1174,38 @@ async fn hostile_f4_gib_declared_then_idle_bounded_and_killed_by_heartbeat() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_f4_large_frame_buffer_grows_with_what_arrives() {
+    run(async {
+        // A frame's declared size counts for an allocation only once 1/16 of it has arrived:
+        // 1 MiB sent of a declared 64 MiB keeps the read buffer near what was sent; the rest
+        // of a 4 MiB frame is reserved at once after 1 MiB (its bytes do arrive).
+        let srv = Server::router(|_| {}).await;
+        let mut good = Good::connect(&srv.ep).await;
+        let mut s = handshaken(srv.addr, SocketType::Dealer).await;
+        let peer = peer_of(&s);
+        srv.handshake_succeeded(&peer).await;
+        reset_largest();
+        let mut header = vec![0x02];
+        header.extend_from_slice(&(64 * MIB as u64).to_be_bytes());
+        s.write_all(&header).await.unwrap();
+        s.write_all(&vec![b'h'; MIB]).await.unwrap();
+        good.bounce().await;
+        let grew = largest();
+        assert!(grew <= 4 * MIB, "largest allocation {grew} bytes");
+        drop(s);
+        srv.closed(&peer).await.disconnected("closed");
+
+        // An honest 4 MiB frame arrives whole.
+        let mut s = handshaken(srv.addr, SocketType::Dealer).await;
+        let body = vec![b'w'; 4 * MIB];
+        s.write_all(&frame(false, &body)).await.unwrap();
+        srv.wait_delivered(&body).await;
+        good.bounce().await;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_f5_size_over_max_msg_size_refused_before_body() {
     run(async {
         let srv = Server::router(|o| o.max_msg_size = Some(100)).await;

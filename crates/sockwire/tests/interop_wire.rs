@@ -353,12 +353,13 @@ async fn stream_plain_tcp(net: Net) {
 
 interop_matrix! {
     interop_large_frames_sockwire_to_libzmq => large_frames_to_libzmq;
+    interop_large_frames_libzmq_to_sockwire => large_frames_from_libzmq;
 }
 
 /// Frame `i` of message `n`: a size around the zero-copy threshold and well past it, filled
 /// with a pattern that tells messages and offsets apart.
 fn large_frame(n: usize, i: usize) -> Vec<u8> {
-    let size = [5, 16 * 1024, 16 * 1024 - 1, 300 * 1024, 0, 70_000][i];
+    let size = [5, 16 * 1024, 16 * 1024 - 1, 300 * 1024, 0, 70_000, 1 << 20][i];
     (0..size).map(|k| (k * 31 + n * 7 + i) as u8).collect()
 }
 
@@ -370,14 +371,38 @@ async fn large_frames_to_libzmq(net: Net, b: Binder) {
     net.link(&push, &pull, b);
     let peer = zmq_thread(move || {
         for n in 0..MESSAGES {
-            let want: Frames = (0..6).map(|i| large_frame(n, i)).collect();
+            let want: Frames = (0..7).map(|i| large_frame(n, i)).collect();
             let got = zrecv(&pull, "PULL");
             assert!(got == want, "message {n}: frames differ from what was sent");
         }
     });
     for n in 0..MESSAGES {
-        let frames: Frames = (0..6).map(|i| large_frame(n, i)).collect();
+        let frames: Frames = (0..7).map(|i| large_frame(n, i)).collect();
         sent(push.send(msg(&frames)).await, "PUSH");
     }
     peer.await;
+}
+
+/// The reverse: frames larger than sockwire's read chunk (whose buffer then grows to the rest of
+/// the frame at once) arrive intact and in order.
+async fn large_frames_from_libzmq(net: Net, b: Binder) {
+    const MESSAGES: usize = 20;
+    let ctx = zmq::Context::new();
+    let push = net.zsock(&ctx, zmq::PUSH);
+    let pull: sockwire::PullSocket = sw();
+    net.link(&pull, &push, b);
+    let peer = zmq_thread(move || {
+        for n in 0..MESSAGES {
+            let frames: Frames = (0..7).map(|i| large_frame(n, i)).collect();
+            zsend(&push, &frames, "PUSH");
+        }
+        // Keep the socket (and its queue) until the receiver is done.
+        push
+    });
+    for n in 0..MESSAGES {
+        let want: Frames = (0..7).map(|i| large_frame(n, i)).collect();
+        let got = swrecv(pull.recv(), "PULL").await;
+        assert!(got == want, "message {n}: frames differ from what was sent");
+    }
+    drop(peer.await);
 }
