@@ -42,6 +42,15 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Which runtime
+//!
+//! Sockets run their connection tasks on the tokio runtime they were created on. On a
+//! current-thread runtime (`#[tokio::main(flavor = "current_thread")]`) those tasks share the
+//! application's thread, so a message never crosses threads: that gives the shortest round trips
+//! and the highest small-message rates. On a multi-thread runtime each hand-off between the
+//! application and a connection wakes another thread; use it when the work around the sockets
+//! needs the cores. BENCHMARKS.md in the repository measures both.
+//!
 //! Layers (see `shared/DESIGN.md`): [`socket`] (typed API) over [`pattern`] (routing per type)
 //! over pipes (bounded queues = HWM) over the engine (one task per connection) over transports;
 //! every protocol decision lives in the sans-IO `sockwire-proto` crate.
