@@ -19,8 +19,11 @@ use crate::monitor::MonitorEvent;
 use crate::pipe::{Item, Pipe};
 use crate::socket_core::{Core, PeerId, PeerSlot};
 
-/// Bytes read per syscall at most; also the initial read buffer.
-const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read per syscall at most; also the initial read buffer. 256 KiB measured better than
+/// 64 KiB at every size (BENCHMARKS.md): a 64 KiB frame no longer straddles nearly every read,
+/// so the partial frame at the end of a read is copied once per four frames, not once per frame.
+/// Untouched capacity costs address space, not resident memory.
+const READ_CHUNK: usize = 256 * 1024;
 /// Stop filling the write buffer past this size and write it (bounds memory per connection and
 /// lets the reader run between writes).
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
@@ -560,7 +563,7 @@ where
 /// Normally a chunk. For a frame larger than a chunk whose declared size is at most
 /// [`LARGE_FRAME_TRUST`] times what has already arrived of it, the rest of the frame at once:
 /// one allocation and one copy of the received part, instead of doubling the buffer (and
-/// copying it) five times on the way to 1 MiB. A peer must send 1/16 of a frame before its
+/// copying it) on the way to the frame's size. A peer must send 1/16 of a frame before its
 /// declared size counts for an allocation, so one that declares a huge frame and sends little
 /// costs no more than what it sent, times 16 at most.
 fn size_read_buffer(conn: &Connection, rbuf: &mut BytesMut) -> usize {
