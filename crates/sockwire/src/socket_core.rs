@@ -314,11 +314,6 @@ impl Core {
         true
     }
 
-    /// An inproc connect made before the bind cannot be completed: its waiting pipe goes.
-    pub(crate) fn drop_pending_connect(&self, id: PeerId) {
-        self.detach(id);
-    }
-
     /// The connection of `id` is gone for good; what was queued for it is dropped.
     pub(crate) fn detach(&self, id: PeerId) {
         self.detach_peer(id, true)

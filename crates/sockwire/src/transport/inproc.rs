@@ -66,6 +66,42 @@ pub(crate) fn unregister(name: &str, core: &Core) {
     }
 }
 
+/// The two pipes between a connecting socket `a` and a bound socket `b`, and the routing ids
+/// each announces to the other (none when unset).
+struct PipePair {
+    a_to_b: Arc<Pipe>,
+    b_to_a: Arc<Pipe>,
+    a_id: Option<bytes::Bytes>,
+    b_id: Option<bytes::Bytes>,
+}
+
+fn pipe_pair(a: &Arc<Core>, b: &Arc<Core>) -> PipePair {
+    let (a_snd, a_rcv, a_id) = {
+        let o = a.options();
+        (o.send_hwm, o.recv_hwm, o.routing_id.clone())
+    };
+    let (b_snd, b_rcv, b_id) = {
+        let o = b.options();
+        (o.send_hwm, o.recv_hwm, o.routing_id.clone())
+    };
+    let announce = |id: bytes::Bytes| if id.is_empty() { None } else { Some(id) };
+    // As in libzmq, an inproc pipe holds the sender's SNDHWM plus the receiver's RCVHWM.
+    PipePair {
+        a_to_b: Pipe::new(
+            hwm_sum(a_snd, b_rcv),
+            b.readable.clone(),
+            a.writable.clone(),
+        ),
+        b_to_a: Pipe::new(
+            hwm_sum(b_snd, a_rcv),
+            a.readable.clone(),
+            b.writable.clone(),
+        ),
+        a_id: announce(a_id),
+        b_id: announce(b_id),
+    }
+}
+
 fn hwm_sum(a: usize, b: usize) -> usize {
     if a == 0 || b == 0 {
         0
@@ -120,25 +156,12 @@ pub(crate) fn connect(core: &Arc<Core>, name: &str, given: &str) -> Result<()> {
             theirs: peer.kind.as_str(),
         });
     }
-    let (a_snd, a_rcv, a_id) = {
-        let o = core.options();
-        (o.send_hwm, o.recv_hwm, o.routing_id.clone())
-    };
-    let (b_snd, b_rcv, b_id) = {
-        let o = peer.options();
-        (o.send_hwm, o.recv_hwm, o.routing_id.clone())
-    };
-    // As in libzmq, an inproc pipe holds the sender's SNDHWM plus the receiver's RCVHWM.
-    let a_to_b = Pipe::new(
-        hwm_sum(a_snd, b_rcv),
-        peer.readable.clone(),
-        core.writable.clone(),
-    );
-    let b_to_a = Pipe::new(
-        hwm_sum(b_snd, a_rcv),
-        core.readable.clone(),
-        peer.writable.clone(),
-    );
+    let PipePair {
+        a_to_b,
+        b_to_a,
+        a_id,
+        b_id,
+    } = pipe_pair(core, &peer);
     let id_a = core.next_id();
     let id_b = peer.next_id();
     let mut slot_a = PeerSlot::new(id_a, a_to_b.clone(), b_to_a.clone());
@@ -146,13 +169,11 @@ pub(crate) fn connect(core: &Arc<Core>, name: &str, given: &str) -> Result<()> {
     let mut slot_b = PeerSlot::new(id_b, b_to_a.clone(), a_to_b.clone());
     slot_b.inproc_peer = Some((Arc::downgrade(core), id_a));
 
-    let announce = |id: bytes::Bytes| if id.is_empty() { None } else { Some(id) };
-    peer.attach(slot_b, announce(a_id))
-        .map_err(|reason| Error::Io {
-            endpoint: given.to_string(),
-            source: std::io::Error::other(reason),
-        })?;
-    if let Err(reason) = core.attach(slot_a, announce(b_id)) {
+    peer.attach(slot_b, a_id).map_err(|reason| Error::Io {
+        endpoint: given.to_string(),
+        source: std::io::Error::other(reason),
+    })?;
+    if let Err(reason) = core.attach(slot_a, b_id) {
         peer.inproc_gone(id_b);
         return Err(Error::Io {
             endpoint: given.to_string(),
@@ -187,33 +208,22 @@ fn complete_pending(connector: &Arc<Core>, peer_id: PeerId, binder: &Arc<Core>, 
     if !connector.kind.is_compatible(binder.kind) {
         tracing::info!(endpoint = %given, ours = %connector.kind, theirs = %binder.kind,
             "inproc connect refused: incompatible socket types");
-        connector.drop_pending_connect(peer_id);
+        // Its waiting pipe (if any) goes.
+        connector.detach(peer_id);
         return;
     }
-    let (a_snd, a_rcv, a_id) = {
-        let o = connector.options();
-        (o.send_hwm, o.recv_hwm, o.routing_id.clone())
-    };
-    let (b_snd, b_rcv, b_id) = {
-        let o = binder.options();
-        (o.send_hwm, o.recv_hwm, o.routing_id.clone())
-    };
-    let a_to_b = Pipe::new(
-        hwm_sum(a_snd, b_rcv),
-        binder.readable.clone(),
-        connector.writable.clone(),
-    );
-    let b_to_a = Pipe::new(
-        hwm_sum(b_snd, a_rcv),
-        connector.readable.clone(),
-        binder.writable.clone(),
-    );
+    let PipePair {
+        a_to_b,
+        b_to_a,
+        a_id,
+        b_id,
+    } = pipe_pair(connector, binder);
     let id_b = binder.next_id();
-    let announce = |id: bytes::Bytes| if id.is_empty() { None } else { Some(id) };
     let mut slot_b = PeerSlot::new(id_b, b_to_a.clone(), a_to_b.clone());
     slot_b.inproc_peer = Some((Arc::downgrade(connector), peer_id));
-    if binder.attach(slot_b, announce(a_id)).is_err() {
-        connector.drop_pending_connect(peer_id);
+    if binder.attach(slot_b, a_id).is_err() {
+        // Its waiting pipe (if any) goes.
+        connector.detach(peer_id);
         return;
     }
     let adopted = connector.adopt_inproc(
@@ -221,7 +231,7 @@ fn complete_pending(connector: &Arc<Core>, peer_id: PeerId, binder: &Arc<Core>, 
         a_to_b,
         b_to_a.clone(),
         (Arc::downgrade(binder), id_b),
-        announce(b_id),
+        b_id,
     );
     if !adopted {
         binder.inproc_gone(id_b);
