@@ -3,7 +3,7 @@
 //! A pipe holds at most `hwm` messages (the high-water mark; 0 = unbounded). Subscription
 //! items bypass the mark so that a subscription is never lost. The writer wakes the reader only
 //! when the pipe goes from empty to non-empty, and the reader wakes the writer only when the pipe
-//! stops being full: a burst of sends costs one wake-up (DESIGN.md, "the hot path").
+//! drains to its low-water mark: a burst of sends costs one wake-up (DESIGN.md, "the hot path").
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,6 +13,9 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use sockwire_proto::Message;
+
+/// See [`Pipe::crossed_low_water`].
+const MAX_WM_DELTA: usize = 1024;
 
 /// What travels through a pipe.
 #[derive(Debug)]
@@ -170,7 +173,7 @@ impl Pipe {
         let item = q.pop_front();
         self.len.store(q.len(), Ordering::Release);
         drop(q);
-        if self.hwm != 0 && before >= self.hwm && before - 1 < self.hwm {
+        if self.crossed_low_water(before, before - usize::from(item.is_some())) {
             self.writer.notify();
         }
         item
@@ -184,12 +187,35 @@ impl Pipe {
         let mut q = self.lock();
         let before = q.len();
         let n = before.min(max);
-        out.extend(q.drain(..n));
+        if n == before && out.is_empty() {
+            // Everything fits: trade buffers (O(1) under the lock) instead of moving the
+            // items one by one while the writer waits for the lock.
+            std::mem::swap(&mut *q, out);
+        } else {
+            out.extend(q.drain(..n));
+        }
         self.len.store(q.len(), Ordering::Release);
         drop(q);
-        if n > 0 && self.hwm != 0 && before >= self.hwm && before - n < self.hwm {
+        if self.crossed_low_water(before, before - n) {
             self.writer.notify();
         }
+    }
+
+    /// Whether taking items from `before` down to `after` passes the low-water mark, where
+    /// a writer that found the pipe full is woken. Waking it as soon as a slot frees would let
+    /// it add one batch and sleep again; at the mark it has half the pipe (or, for large
+    /// marks, 1024 slots) to fill, so a sustained stream costs few wake-ups. libzmq wakes its
+    /// writers at about the same mark (`compute_lwm`).
+    fn crossed_low_water(&self, before: usize, after: usize) -> bool {
+        if self.hwm == 0 {
+            return false;
+        }
+        let lwm = if self.hwm > 2 * MAX_WM_DELTA {
+            self.hwm - MAX_WM_DELTA
+        } else {
+            self.hwm / 2
+        };
+        before > lwm && after <= lwm
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -310,5 +336,43 @@ mod tests {
             .await
             .unwrap()
             .unwrap());
+    }
+
+    /// Whether `signal` holds a wake-up now (a stored one completes the wait at once; the
+    /// zero timeout is only checked after that first poll).
+    async fn has_wakeup(signal: &Signal) -> bool {
+        tokio::time::timeout(std::time::Duration::ZERO, signal.notified())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_full_pipe_wakes_its_writer_at_the_low_water_mark_and_swaps_whole_batches() {
+        let writer = Signal::single();
+        let p = Pipe::new(8, Signal::single(), writer.clone());
+        for i in 0..8 {
+            p.try_push(Item::Msg(Message::from(i.to_string()))).unwrap();
+        }
+        assert!(p.try_push(Item::Msg(Message::from("x"))).is_err());
+        let mut out = VecDeque::new();
+        // 8 -> 5: room again, but above the mark (4): no wake-up yet.
+        p.drain_into(3, &mut out);
+        assert!(!has_wakeup(&writer).await);
+        // 5 -> 4 reaches the mark.
+        p.drain_into(1, &mut out);
+        assert!(has_wakeup(&writer).await);
+        // Taking everything into an empty batch keeps the order.
+        let mut all = VecDeque::new();
+        p.drain_into(usize::MAX, &mut all);
+        assert!(p.is_empty());
+        let order: Vec<_> = out
+            .iter()
+            .chain(all.iter())
+            .map(|i| match i {
+                Item::Msg(m) => String::from_utf8_lossy(m.get(0).unwrap()).into_owned(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(order, ["0", "1", "2", "3", "4", "5", "6", "7"]);
     }
 }
