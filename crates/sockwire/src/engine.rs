@@ -436,6 +436,7 @@ where
     let mut batch: VecDeque<Item> = std::mem::take(initial);
     let mut read_eof = false;
     let mut q = OutQueue::default();
+    let mut last_large = 0;
     loop {
         // 1. Hand decoded events to the socket while the pipe has room.
         loop {
@@ -512,7 +513,7 @@ where
         let stalled = !pending.is_empty();
         let can_read = !stalled && !read_eof && !conn.wants_input();
         let deadline = conn.poll_timeout();
-        let read_limit = size_read_buffer(conn, rbuf);
+        let read_limit = size_read_buffer(conn, rbuf, &mut last_large);
         tokio::select! {
             biased;
             r = write_some(wr, &q, wbuf), if !nothing_to_write => {
@@ -566,14 +567,28 @@ where
 /// copying it) on the way to the frame's size. A peer must send 1/16 of a frame before its
 /// declared size counts for an allocation, so one that declares a huge frame and sends little
 /// costs no more than what it sent, times 16 at most.
-fn size_read_buffer(conn: &Connection, rbuf: &mut BytesMut) -> usize {
+///
+/// `last_large` carries the size of the last large frame that was given its whole buffer.
+/// When the buffer is empty after it (that frame arrived whole), the next read goes into a
+/// buffer of that size: a stream of large messages is then read in place, with no copy of the
+/// part that arrived before the frame's header was seen. The guess is made once per large
+/// frame and bounded by a size the peer has already sent in full.
+fn size_read_buffer(conn: &Connection, rbuf: &mut BytesMut, last_large: &mut usize) -> usize {
     let needed = conn.input_hint(rbuf);
     let received = rbuf.len();
     if needed > READ_CHUNK && received.saturating_mul(LARGE_FRAME_TRUST) >= received + needed {
+        *last_large = received + needed;
         if rbuf.capacity() - received < needed {
             rbuf.reserve(needed);
         }
         return needed;
+    }
+    if received == 0 && *last_large > 0 {
+        let expected = std::mem::take(last_large);
+        if rbuf.capacity() < expected {
+            rbuf.reserve(expected);
+        }
+        return READ_CHUNK;
     }
     if rbuf.capacity() - rbuf.len() < 4096 {
         rbuf.reserve(READ_CHUNK);

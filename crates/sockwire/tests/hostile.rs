@@ -1198,9 +1198,22 @@ async fn hostile_f4_large_frame_buffer_grows_with_what_arrives() {
         // An honest 4 MiB frame arrives whole.
         let mut s = handshaken(srv.addr, SocketType::Dealer).await;
         let body = vec![b'w'; 4 * MIB];
+        reset_largest();
         s.write_all(&frame(false, &body)).await.unwrap();
         srv.wait_delivered(&body).await;
         good.bounce().await;
+
+        // After a whole large frame the next read goes into a buffer of that frame's size (a
+        // guess bounded by what the peer has sent in full), but a larger declared size still
+        // waits for 1/16 of its bytes.
+        s.write_all(&header).await.unwrap();
+        s.write_all(&vec![b'h'; MIB]).await.unwrap();
+        good.bounce().await;
+        let grew = largest();
+        assert!(
+            grew <= 4 * MIB + 64 * 1024,
+            "largest allocation {grew} bytes"
+        );
     })
     .await
 }
