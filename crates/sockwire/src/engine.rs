@@ -576,8 +576,11 @@ where
 fn size_read_buffer(conn: &Connection, rbuf: &mut BytesMut, last_large: &mut usize) -> usize {
     let needed = conn.input_hint(rbuf);
     let received = rbuf.len();
-    if needed > READ_CHUNK && received.saturating_mul(LARGE_FRAME_TRUST) >= received + needed {
-        *last_large = received + needed;
+    let total = received.saturating_add(needed);
+    if needed > 0 && total > READ_CHUNK && received.saturating_mul(LARGE_FRAME_TRUST) >= total {
+        // Also when less than a chunk is missing: the read stops at the frame's end, so the
+        // next frame starts in an empty buffer (and can be read in place, below).
+        *last_large = total;
         if rbuf.capacity() - received < needed {
             rbuf.reserve(needed);
         }
