@@ -70,6 +70,13 @@ pub mod socket;
 mod socket_core;
 mod transport;
 
+/// Internals the benchmarks in `bench/` measure directly (the pipe between a socket and a
+/// connection task). Not part of the API: no stability promise.
+#[doc(hidden)]
+pub mod __bench {
+    pub use crate::pipe::{Item, Pipe, Signal};
+}
+
 pub use auth::{AllowList, AuthReply, AuthRequest, Authenticator};
 pub use bytes::Bytes;
 pub use endpoint::{Endpoint, Host};

@@ -19,7 +19,7 @@ const MAX_WM_DELTA: usize = 1024;
 
 /// What travels through a pipe.
 #[derive(Debug)]
-pub(crate) enum Item {
+pub enum Item {
     /// An application message.
     Msg(Message),
     /// A subscription to a topic prefix (SUB/XSUB to PUB/XPUB).
@@ -31,27 +31,28 @@ pub(crate) enum Item {
 /// A wake-up target: a connection task (one waiter, the wake-up is kept until it waits) or a
 /// socket (any number of callers waiting; they use [`Signal::wait_until`]).
 #[derive(Debug)]
-pub(crate) struct Signal {
+pub struct Signal {
     notify: Notify,
     broadcast: bool,
 }
 
 impl Signal {
     /// A signal for a single task that may not be waiting yet (the wake-up is stored).
-    pub(crate) fn single() -> Arc<Signal> {
+    pub fn single() -> Arc<Signal> {
         Arc::new(Signal {
             notify: Notify::new(),
             broadcast: false,
         })
     }
     /// A signal for any number of waiters, each of which re-checks its condition.
-    pub(crate) fn broadcast() -> Arc<Signal> {
+    pub fn broadcast() -> Arc<Signal> {
         Arc::new(Signal {
             notify: Notify::new(),
             broadcast: true,
         })
     }
-    pub(crate) fn notify(&self) {
+    /// Wakes the waiting task (single) or every waiter (broadcast).
+    pub fn notify(&self) {
         if self.broadcast {
             self.notify.notify_waiters();
         } else {
@@ -59,7 +60,7 @@ impl Signal {
         }
     }
     /// Waits for the next notification (single-waiter signals keep one pending wake-up).
-    pub(crate) async fn notified(&self) {
+    pub async fn notified(&self) {
         self.notify.notified().await
     }
     /// Runs `check` until it returns `Some`, sleeping between attempts until notified. The
@@ -79,7 +80,7 @@ impl Signal {
 
 /// A bounded single-producer, single-consumer queue of [`Item`]s.
 #[derive(Debug)]
-pub(crate) struct Pipe {
+pub struct Pipe {
     queue: Mutex<VecDeque<Item>>,
     len: AtomicUsize,
     hwm: usize,
@@ -89,7 +90,9 @@ pub(crate) struct Pipe {
 }
 
 impl Pipe {
-    pub(crate) fn new(hwm: usize, reader: Arc<Signal>, writer: Arc<Signal>) -> Arc<Pipe> {
+    /// A pipe holding at most `hwm` messages (0: no limit); `reader` is notified when it goes
+    /// from empty to non-empty, `writer` when it drains to the low-water mark.
+    pub fn new(hwm: usize, reader: Arc<Signal>, writer: Arc<Signal>) -> Arc<Pipe> {
         Arc::new(Pipe {
             queue: Mutex::new(VecDeque::new()),
             len: AtomicUsize::new(0),
@@ -106,17 +109,17 @@ impl Pipe {
     }
 
     /// The signal the reader waits on.
-    pub(crate) fn reader_signal(&self) -> &Arc<Signal> {
+    pub fn reader_signal(&self) -> &Arc<Signal> {
         &self.reader
     }
 
     /// The signal the writer waits on.
-    pub(crate) fn writer_signal(&self) -> &Arc<Signal> {
+    pub fn writer_signal(&self) -> &Arc<Signal> {
         &self.writer
     }
 
     /// Queues an item unless the pipe is full (messages only) or closed.
-    pub(crate) fn try_push(&self, item: Item) -> Result<(), Item> {
+    pub fn try_push(&self, item: Item) -> Result<(), Item> {
         if self.closed.load(Ordering::Acquire) {
             return Err(item);
         }
@@ -137,7 +140,7 @@ impl Pipe {
     /// Moves items from the front of `items` into the pipe while it has room (every item
     /// counts against the HWM here, subscriptions too), in one lock. Items that do not fit stay
     /// in `items`; nothing moves once the pipe is closed.
-    pub(crate) fn push_from(&self, items: &mut VecDeque<Item>) {
+    pub fn push_from(&self, items: &mut VecDeque<Item>) {
         if items.is_empty() || self.closed.load(Ordering::Acquire) {
             return;
         }
@@ -157,7 +160,7 @@ impl Pipe {
     }
 
     /// Whether a message could be queued now.
-    pub(crate) fn has_room(&self) -> bool {
+    pub fn has_room(&self) -> bool {
         !self.closed.load(Ordering::Acquire)
             && (self.hwm == 0 || self.len.load(Ordering::Acquire) < self.hwm)
     }
@@ -180,7 +183,7 @@ impl Pipe {
     }
 
     /// Takes up to `max` items in one lock, oldest first.
-    pub(crate) fn drain_into(&self, max: usize, out: &mut VecDeque<Item>) {
+    pub fn drain_into(&self, max: usize, out: &mut VecDeque<Item>) {
         if self.len.load(Ordering::Acquire) == 0 {
             return;
         }
@@ -218,7 +221,8 @@ impl Pipe {
         before > lwm && after <= lwm
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
         self.len.load(Ordering::Acquire) == 0
     }
 
@@ -228,13 +232,14 @@ impl Pipe {
     }
 
     /// Marks the pipe closed: further pushes fail; queued items can still be read.
-    pub(crate) fn close(&self) {
+    pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.reader.notify();
         self.writer.notify();
     }
 
-    pub(crate) fn is_closed(&self) -> bool {
+    /// Whether [`Pipe::close`] was called.
+    pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
