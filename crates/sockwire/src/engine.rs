@@ -264,6 +264,7 @@ where
         &out,
         &inp,
         &mut initial,
+        endpoint.starts_with("ipc://"),
     )
     .await;
     if owned {
@@ -423,6 +424,7 @@ async fn data_phase<R, W>(
     out: &Arc<Pipe>,
     inp: &Arc<Pipe>,
     initial: &mut VecDeque<Item>,
+    frame_end_reads: bool,
 ) -> Result<(), String>
 where
     R: AsyncRead + Unpin,
@@ -430,6 +432,7 @@ where
 {
     let kind = core.kind;
     let keeps_messages = deliverable(kind);
+
     // Decoded items on their way to the socket, handed over in batches (one pipe lock per
     // batch). Items that found the pipe full stay here and reading pauses until they fit.
     let mut pending: VecDeque<Item> = VecDeque::new();
@@ -513,7 +516,7 @@ where
         let stalled = !pending.is_empty();
         let can_read = !stalled && !read_eof && !conn.wants_input();
         let deadline = conn.poll_timeout();
-        let read_limit = size_read_buffer(conn, rbuf, &mut last_large);
+        let read_limit = size_read_buffer(conn, rbuf, &mut last_large, frame_end_reads);
         tokio::select! {
             biased;
             r = write_some(wr, &q, wbuf), if !nothing_to_write => {
@@ -573,13 +576,26 @@ where
 /// buffer of that size: a stream of large messages is then read in place, with no copy of the
 /// part that arrived before the frame's header was seen. The guess is made once per large
 /// frame and bounded by a size the peer has already sent in full.
-fn size_read_buffer(conn: &Connection, rbuf: &mut BytesMut, last_large: &mut usize) -> usize {
+///
+/// With `frame_end_reads` the last read of a large frame also stops at the frame's end, so the
+/// next frame starts in an empty buffer and is read in place; without it that read takes a
+/// whole chunk and the next frame's first part is copied once its size is known. Which is
+/// faster depends on the transport (BENCHMARKS.md): an extra read costs more over tcp (each
+/// read can send a window update) than a copy, and less than the copy over ipc.
+fn size_read_buffer(
+    conn: &Connection,
+    rbuf: &mut BytesMut,
+    last_large: &mut usize,
+    frame_end_reads: bool,
+) -> usize {
     let needed = conn.input_hint(rbuf);
     let received = rbuf.len();
     let total = received.saturating_add(needed);
-    if needed > 0 && total > READ_CHUNK && received.saturating_mul(LARGE_FRAME_TRUST) >= total {
-        // Also when less than a chunk is missing: the read stops at the frame's end, so the
-        // next frame starts in an empty buffer (and can be read in place, below).
+    if needed > 0
+        && total > READ_CHUNK
+        && (frame_end_reads || needed > READ_CHUNK)
+        && received.saturating_mul(LARGE_FRAME_TRUST) >= total
+    {
         *last_large = total;
         if rbuf.capacity() - received < needed {
             rbuf.reserve(needed);
