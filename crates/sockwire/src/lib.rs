@@ -47,9 +47,10 @@
 //! Sockets run their connection tasks on the tokio runtime they were created on. On a
 //! current-thread runtime (`#[tokio::main(flavor = "current_thread")]`) those tasks share the
 //! application's thread, so a message never crosses threads: that gives the shortest round trips
-//! and the highest small-message rates. On a multi-thread runtime each hand-off between the
-//! application and a connection wakes another thread; use it when the work around the sockets
-//! needs the cores. BENCHMARKS.md in the repository measures both.
+//! and the highest small-message rates. On a multi-thread runtime each message crosses to
+//! another core between the application and its connection (and waiting sides wake another
+//! thread), which costs more than the protocol work at small sizes; use it when the work around
+//! the sockets needs the cores. BENCHMARKS.md in the repository measures both.
 //!
 //! Layers (see `shared/DESIGN.md`): [`socket`] (typed API) over [`pattern`] (routing per type)
 //! over pipes (bounded queues = HWM) over the engine (one task per connection) over transports;
