@@ -29,7 +29,7 @@ pub enum Item {
 }
 
 /// A wake-up target: a connection task (one waiter, the wake-up is kept until it waits) or a
-/// socket (any number of callers waiting; they use [`Signal::wait_until`]).
+/// socket (any number of callers waiting; they use `Signal::wait_until`).
 #[derive(Debug)]
 pub struct Signal {
     notify: Notify,
