@@ -109,11 +109,7 @@ fn serve_sockwire(peers: usize, settle: Duration) -> Result<(), String> {
         let ep = router
             .bind("tcp://127.0.0.1:0")
             .map_err(|e| e.to_string())?;
-        let port = ep
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
+        let port = port_of(&ep);
         report_ready(port);
         for _ in 0..peers {
             router.recv().await.map_err(|e| e.to_string())?;
@@ -126,6 +122,15 @@ fn serve_sockwire(peers: usize, settle: Duration) -> Result<(), String> {
     })
 }
 
+/// The port of a `tcp://host:port` endpoint (0 if it has none).
+fn port_of(endpoint: &str) -> u16 {
+    endpoint
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
+}
+
 fn serve_libzmq(peers: usize, settle: Duration) -> Result<(), String> {
     let ctx = zmq::Context::new();
     let router = ctx.socket(zmq::ROUTER).map_err(|e| e.to_string())?;
@@ -136,11 +141,7 @@ fn serve_libzmq(peers: usize, settle: Duration) -> Result<(), String> {
         .get_last_endpoint()
         .map_err(|e| e.to_string())?
         .map_err(|_| "endpoint not utf-8".to_string())?;
-    let port = ep
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
+    let port = port_of(&ep);
     report_ready(port);
     let mut msg = zmq::Message::new();
     for _ in 0..peers {
@@ -164,11 +165,7 @@ fn serve_omq(peers: usize, settle: Duration) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?
             .to_string();
-        let port = ep
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
+        let port = port_of(&ep);
         report_ready(port);
         for _ in 0..peers {
             router.recv().await.map_err(|e| e.to_string())?;
