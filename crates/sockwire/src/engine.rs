@@ -5,6 +5,7 @@
 //! and every queued message (up to a budget) is encoded into one buffer before a write.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,6 +31,10 @@ const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// A large frame's declared size is trusted for an allocation once this fraction (1/16) of
 /// it has arrived; see `size_read_buffer`.
 const LARGE_FRAME_TRUST: usize = 16;
+/// Large read buffers kept for reuse per connection at most; see [`LargeBufs`].
+const MAX_SPARES: usize = 4;
+/// Bytes of large read buffers all connections of one socket keep for reuse at most.
+const SPARE_BUDGET: usize = 32 * 1024 * 1024;
 /// Items drained from the pipe per lock.
 const DRAIN_BATCH: usize = 256;
 /// Decoded items handed to the socket per lock at most.
@@ -264,7 +269,7 @@ where
         &out,
         &inp,
         &mut initial,
-        endpoint.starts_with("ipc://"),
+        LargeReads::for_endpoint(endpoint),
     )
     .await;
     if owned {
@@ -424,7 +429,7 @@ async fn data_phase<R, W>(
     out: &Arc<Pipe>,
     inp: &Arc<Pipe>,
     initial: &mut VecDeque<Item>,
-    frame_end_reads: bool,
+    large_reads: LargeReads,
 ) -> Result<(), String>
 where
     R: AsyncRead + Unpin,
@@ -440,6 +445,7 @@ where
     let mut read_eof = false;
     let mut q = OutQueue::default();
     let mut last_large = 0;
+    let mut large = LargeBufs::new(&core.spare_read_bytes);
     loop {
         // 1. Hand decoded events to the socket while the pipe has room.
         loop {
@@ -516,7 +522,7 @@ where
         let stalled = !pending.is_empty();
         let can_read = !stalled && !read_eof && !conn.wants_input();
         let deadline = conn.poll_timeout();
-        let read_limit = size_read_buffer(conn, rbuf, &mut last_large, frame_end_reads);
+        let read_limit = size_read_buffer(conn, rbuf, &mut last_large, &mut large, large_reads);
         tokio::select! {
             biased;
             r = write_some(wr, &q, wbuf), if !nothing_to_write => {
@@ -577,42 +583,159 @@ where
 /// part that arrived before the frame's header was seen. The guess is made once per large
 /// frame and bounded by a size the peer has already sent in full.
 ///
-/// With `frame_end_reads` the last read of a large frame also stops at the frame's end, so the
-/// next frame starts in an empty buffer and is read in place; without it that read takes a
-/// whole chunk and the next frame's first part is copied once its size is known. Which is
-/// faster depends on the transport (BENCHMARKS.md): an extra read costs more over tcp (each
-/// read can send a window update) than a copy, and less than the copy over ipc.
+/// How the reads of a large frame are cut is the transport's [`LargeReads`].
 fn size_read_buffer(
     conn: &Connection,
     rbuf: &mut BytesMut,
     last_large: &mut usize,
-    frame_end_reads: bool,
+    large: &mut LargeBufs<'_>,
+    policy: LargeReads,
 ) -> usize {
     let needed = conn.input_hint(rbuf);
     let received = rbuf.len();
     let total = received.saturating_add(needed);
     if needed > 0
         && total > READ_CHUNK
-        && (frame_end_reads || needed > READ_CHUNK)
+        && (policy.frame_end || needed > READ_CHUNK)
         && received.saturating_mul(LARGE_FRAME_TRUST) >= total
     {
         *last_large = total;
-        if rbuf.capacity() - received < needed {
-            rbuf.reserve(needed);
-        }
-        return needed;
+        large.reserve(rbuf, needed);
+        return needed.min(policy.max_read);
     }
     if received == 0 && *last_large > 0 {
         let expected = std::mem::take(last_large);
-        if rbuf.capacity() < expected {
-            rbuf.reserve(expected);
-        }
+        large.reserve(rbuf, expected);
         return READ_CHUNK;
     }
-    if rbuf.capacity() - rbuf.len() < 4096 {
+    let spare = rbuf.capacity() - received;
+    if needed > 0 && spare >= needed {
+        // The rest of the frame fits: reserving a chunk here could mean copying a large
+        // frame's first megabyte to make room for its last few bytes.
+        return spare.min(READ_CHUNK);
+    }
+    if spare < 4096 {
+        let before = rbuf.as_ptr();
         rbuf.reserve(READ_CHUNK);
+        if rbuf.as_ptr() != before {
+            large.forget_current();
+        }
     }
     READ_CHUNK
+}
+
+/// How a transport reads large frames, chosen per transport by measurement (BENCHMARKS.md,
+/// "What each optimisation bought").
+#[derive(Clone, Copy, Debug)]
+struct LargeReads {
+    /// The last read of a large frame stops at the frame's end, so the next frame starts in
+    /// an empty buffer and is read in place. Otherwise that read takes a whole chunk and the
+    /// next frame's first part is copied once its size is known. Over ipc the extra read is
+    /// cheaper than the copy; over tcp it is not (each read can send a window update).
+    frame_end: bool,
+    /// Bytes per read of a large frame at most. Over tcp, 64 KiB reads let the sender refill
+    /// the window while the receiver copies (1 MiB messages: +10-50% against reading the
+    /// whole rest of the frame at once); over ipc the measurements did not agree.
+    max_read: usize,
+}
+
+impl LargeReads {
+    fn for_endpoint(endpoint: &str) -> LargeReads {
+        if endpoint.starts_with("ipc://") {
+            LargeReads {
+                frame_end: true,
+                max_read: usize::MAX,
+            }
+        } else {
+            LargeReads {
+                frame_end: false,
+                max_read: 64 * 1024,
+            }
+        }
+    }
+}
+
+/// The read buffers of large frames, kept for the next large frame.
+///
+/// A large frame reaches the application as a slice of the buffer it was read into. Once the
+/// application has dropped it, that buffer is referenced only by the empty handle kept here
+/// and can take the next large frame as it is. Without this, every large frame is a fresh
+/// allocation: the allocator hands a freed megabyte back to the kernel and gets it back as
+/// new pages, each faulted in and zeroed as the next read fills it (BENCHMARKS.md measured
+/// nine page faults per 1 MiB message). At most [`MAX_SPARES`] buffers per connection and
+/// [`SPARE_BUDGET`] bytes per socket are kept; a buffer the application still holds counts
+/// against both, so the bound covers the worst case.
+struct LargeBufs<'a> {
+    /// The allocation size behind the read buffer if it was made here, else 0.
+    current: usize,
+    /// Empty handles to earlier read buffers, with their allocation sizes.
+    spares: Vec<(BytesMut, usize)>,
+    /// The socket's count of bytes kept in spares, shared by its connections.
+    budget: &'a AtomicUsize,
+}
+
+impl<'a> LargeBufs<'a> {
+    fn new(budget: &'a AtomicUsize) -> Self {
+        LargeBufs {
+            current: 0,
+            spares: Vec::new(),
+            budget,
+        }
+    }
+
+    /// Makes room for `additional` more bytes in `rbuf`: in a spare buffer the application
+    /// has let go of if one is large enough, else in a new one. The old read buffer becomes
+    /// a spare when it was a large one made here and the budget allows.
+    fn reserve(&mut self, rbuf: &mut BytesMut, additional: usize) {
+        if rbuf.capacity() - rbuf.len() >= additional {
+            return;
+        }
+        let want = rbuf.len().saturating_add(additional);
+        let reusable = self
+            .spares
+            .iter_mut()
+            .position(|(b, size)| *size >= want && b.try_reclaim(want));
+        let (mut next, size) = match reusable {
+            Some(i) => {
+                let (b, size) = self.spares.swap_remove(i);
+                self.budget.fetch_sub(size, Ordering::Relaxed);
+                (b, size)
+            }
+            None => (BytesMut::with_capacity(want), want),
+        };
+        next.extend_from_slice(rbuf);
+        let mut old = std::mem::replace(rbuf, next);
+        let old_size = std::mem::replace(&mut self.current, size);
+        if old_size > 0 {
+            old.clear();
+            self.keep(old, old_size);
+        }
+    }
+
+    /// The read buffer was replaced elsewhere (a normal chunk): it is not one of ours.
+    fn forget_current(&mut self) {
+        self.current = 0;
+    }
+
+    fn keep(&mut self, buf: BytesMut, size: usize) {
+        if self.spares.len() == MAX_SPARES {
+            let (_, oldest) = self.spares.remove(0);
+            self.budget.fetch_sub(oldest, Ordering::Relaxed);
+        }
+        let before = self.budget.fetch_add(size, Ordering::Relaxed);
+        if before.saturating_add(size) > SPARE_BUDGET {
+            self.budget.fetch_sub(size, Ordering::Relaxed);
+            return;
+        }
+        self.spares.push((buf, size));
+    }
+}
+
+impl Drop for LargeBufs<'_> {
+    fn drop(&mut self) {
+        let kept: usize = self.spares.iter().map(|(_, size)| size).sum();
+        self.budget.fetch_sub(kept, Ordering::Relaxed);
+    }
 }
 
 async fn sleep_opt(deadline: Option<Instant>) {
@@ -695,5 +818,88 @@ where
             });
             SessionEnd::Disconnected(reason)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fills `rbuf` with a "frame" of `len` bytes and hands it out as the application would
+    /// get it (a frozen slice of the read buffer).
+    fn receive(rbuf: &mut BytesMut, len: usize) -> bytes::Bytes {
+        rbuf.resize(len, 7);
+        rbuf.split().freeze()
+    }
+
+    #[test]
+    fn a_large_buffer_is_reused_once_the_application_drops_its_frame() {
+        let budget = AtomicUsize::new(0);
+        let mut large = LargeBufs::new(&budget);
+        let mut rbuf = BytesMut::new();
+        const MB: usize = 1 << 20;
+
+        large.reserve(&mut rbuf, MB);
+        let first_ptr = rbuf.as_ptr();
+        let first = receive(&mut rbuf, MB);
+
+        // The application still holds the first frame: the next one needs a new buffer, and
+        // the first is kept (and counted) as a spare.
+        large.reserve(&mut rbuf, MB);
+        assert_ne!(rbuf.as_ptr(), first_ptr);
+        assert_eq!(budget.load(Ordering::Relaxed), MB);
+        let second = receive(&mut rbuf, MB);
+
+        // Once the first frame is dropped, its buffer takes the third frame.
+        drop(first);
+        large.reserve(&mut rbuf, MB);
+        assert_eq!(rbuf.as_ptr(), first_ptr);
+        assert!(rbuf.capacity() >= MB);
+        drop(second);
+
+        drop(large);
+        assert_eq!(
+            budget.load(Ordering::Relaxed),
+            0,
+            "dropping the spares releases the budget"
+        );
+    }
+
+    #[test]
+    fn spares_are_bounded_per_connection_and_per_socket() {
+        const MB: usize = 1 << 20;
+        let budget = AtomicUsize::new(0);
+        let mut large = LargeBufs::new(&budget);
+        let mut rbuf = BytesMut::new();
+        // The application keeps every frame: nothing can be reused, and no more than
+        // MAX_SPARES handles are kept.
+        let mut held = Vec::new();
+        for _ in 0..10 {
+            large.reserve(&mut rbuf, MB);
+            held.push(receive(&mut rbuf, MB));
+        }
+        assert_eq!(large.spares.len(), MAX_SPARES);
+        assert_eq!(budget.load(Ordering::Relaxed), MAX_SPARES * MB);
+
+        // A socket whose budget is spent keeps no more spares on any connection.
+        let full = AtomicUsize::new(SPARE_BUDGET);
+        let mut other = LargeBufs::new(&full);
+        let mut rbuf2 = BytesMut::new();
+        for _ in 0..3 {
+            other.reserve(&mut rbuf2, MB);
+            held.push(receive(&mut rbuf2, MB));
+        }
+        assert!(other.spares.is_empty());
+        assert_eq!(full.load(Ordering::Relaxed), SPARE_BUDGET);
+    }
+
+    #[test]
+    fn a_reserve_keeps_what_was_already_received() {
+        let budget = AtomicUsize::new(0);
+        let mut large = LargeBufs::new(&budget);
+        let mut rbuf = BytesMut::from(&b"header and the start of a frame"[..]);
+        large.reserve(&mut rbuf, 1 << 20);
+        assert_eq!(&rbuf[..], b"header and the start of a frame");
+        assert!(rbuf.capacity() - rbuf.len() >= 1 << 20);
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -163,6 +163,9 @@ pub(crate) struct Core {
     pub(crate) sessions_changed: Notify,
     /// CURVE server: the rotating cookie keys shared by this socket's connections.
     pub(crate) cookie_keys: sockwire_proto::CookieKeyRing,
+    /// Bytes of large read buffers this socket's connections keep for reuse (the engine's
+    /// `LargeBufs`), bounded so that many peers cannot make the socket hoard memory.
+    pub(crate) spare_read_bytes: AtomicUsize,
 }
 
 impl std::fmt::Debug for Core {
@@ -196,6 +199,7 @@ impl Core {
             closing: AtomicBool::new(false),
             sessions_changed: Notify::new(),
             cookie_keys: sockwire_proto::CookieKeyRing::new(),
+            spare_read_bytes: AtomicUsize::new(0),
         })
     }
 
