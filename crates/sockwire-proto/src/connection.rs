@@ -445,6 +445,13 @@ impl Connection {
         }
     }
 
+    /// Whether this connection sends message frames as they are (NULL and PLAIN), so that
+    /// bytes framed with [`crate::frame::encode_header`] may be written to it directly. False
+    /// under CURVE, where every frame is sealed.
+    pub fn frames_in_clear(&self) -> bool {
+        self.cipher.is_none()
+    }
+
     /// Like [`Connection::encode_message`], but frames of at least `zero_copy_min` bytes are not
     /// copied into `out`: for each, `out` holds everything that goes before the frame's body
     /// (its header included) when `big(out, body)` is called, and the caller sends `out`'s

@@ -17,7 +17,7 @@ use sockwire_proto::{Connection, ConnectionConfig, Event, PeerInfo, ProtocolErro
 use crate::auth::{AuthReply, AuthRequest, AuthenticatorHandle};
 
 use crate::monitor::MonitorEvent;
-use crate::pipe::{Item, Pipe};
+use crate::pipe::{DirectSocket, Item, Pipe};
 use crate::socket_core::{Core, PeerId, PeerSlot};
 
 /// Bytes read per syscall at most; also the initial read buffer. 256 KiB measured better than
@@ -178,7 +178,9 @@ fn zap_address(peer_addr: &str) -> String {
 /// Runs one ZMTP connection to its end.
 ///
 /// `permit` counts this connection against its listener's cap on concurrent handshakes; it is
-/// released as soon as the handshake ends.
+/// released as soon as the handshake ends. `direct` is the stream's socket for direct writes
+/// from the application (see [`Pipe::set_direct`]), used by the socket types that alternate
+/// sends and receives when frames travel in the clear.
 pub(crate) async fn run_zmtp<S>(
     core: Arc<Core>,
     stream: S,
@@ -186,6 +188,7 @@ pub(crate) async fn run_zmtp<S>(
     peer_addr: &str,
     attach: Attach,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    direct: Option<Arc<DirectSocket>>,
 ) -> SessionEnd
 where
     S: AsyncRead + AsyncWrite + Send + Unpin,
@@ -259,6 +262,12 @@ where
     });
 
     let mut initial: VecDeque<Item> = core.initial_items(&out).into();
+    let direct = direct.filter(|_| {
+        matches!(core.kind, SocketType::Req | SocketType::Rep) && conn.frames_in_clear()
+    });
+    if direct.is_some() {
+        out.set_direct(direct);
+    }
     let end = data_phase(
         &core,
         &mut conn,
@@ -272,6 +281,7 @@ where
         LargeReads::for_endpoint(endpoint),
     )
     .await;
+    out.set_direct(None);
     if owned {
         core.detach(peer_id);
     }
@@ -486,9 +496,21 @@ where
             }
         }
 
-        // 2. Fill the write buffer: protocol output first, then queued items.
-        conn.poll_transmit(wbuf);
-        while q.segs_len + wbuf.len() < WRITE_BATCH_BYTES && q.segs.len() < MAX_IOV {
+        // 2. Fill the write buffer: the rest of a message the application began writing
+        // directly, protocol output, then queued items. Nothing while the application writes.
+        let may_write = out.claim_write();
+        if may_write {
+            if batch.is_empty() {
+                out.drain_into(DRAIN_BATCH, &mut batch);
+            }
+            while let Some(Item::Raw(_)) = batch.front() {
+                if let Some(Item::Raw(rest)) = batch.pop_front() {
+                    wbuf.extend_from_slice(&rest);
+                }
+            }
+            conn.poll_transmit(wbuf);
+        }
+        while may_write && q.segs_len + wbuf.len() < WRITE_BATCH_BYTES && q.segs.len() < MAX_IOV {
             if batch.is_empty() {
                 out.drain_into(DRAIN_BATCH, &mut batch);
                 if batch.is_empty() {
@@ -502,6 +524,9 @@ where
                     }
                     Item::Sub(t) => conn.encode_subscription(&t, true, wbuf),
                     Item::Cancel(t) => conn.encode_subscription(&t, false, wbuf),
+                    // Only first in the pipe, taken above; the application cannot write
+                    // directly while the pipe holds anything.
+                    Item::Raw(rest) => wbuf.extend_from_slice(&rest),
                 }
                 if q.segs_len + wbuf.len() >= WRITE_BATCH_BYTES || q.segs.len() >= MAX_IOV {
                     break;
@@ -510,9 +535,14 @@ where
         }
         let nothing_to_write = q.is_empty() && wbuf.is_empty();
 
-        // 3. Closing: done once everything queued is on the wire.
-        if core.is_closing() && nothing_to_write && batch.is_empty() && out.is_empty() {
+        // 3. Closing: done once everything queued is on the wire (and the application is not
+        // in the middle of writing).
+        if core.is_closing() && may_write && nothing_to_write && batch.is_empty() && out.is_empty()
+        {
             return Ok(());
+        }
+        if may_write && nothing_to_write && batch.is_empty() {
+            out.release_write();
         }
         if read_eof && nothing_to_write {
             return Err("peer closed the connection".into());

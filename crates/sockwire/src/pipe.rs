@@ -6,13 +6,19 @@
 //! drains to its low-water mark: a burst of sends costs one wake-up (DESIGN.md, "the hot path").
 
 use std::collections::VecDeque;
+use std::io::IoSlice;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::Notify;
 
+use sockwire_proto::frame::{encode_header, FLAG_LONG, FLAG_MORE};
 use sockwire_proto::Message;
+
+/// Frames a message may have to be written directly (see [`Pipe::set_direct`]).
+const MAX_DIRECT_FRAMES: usize = 16;
 
 /// See [`Pipe::crossed_low_water`].
 const MAX_WM_DELTA: usize = 1024;
@@ -26,6 +32,68 @@ pub enum Item {
     Sub(Bytes),
     /// A cancelled subscription.
     Cancel(Bytes),
+    /// The unwritten rest of a message the application began writing directly to the
+    /// connection (see [`Pipe::set_direct`]): it must go out next, on that connection only.
+    Raw(Bytes),
+}
+
+/// Who writes to the connection behind a pipe with direct writes enabled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Writer {
+    /// The connection task (it may have bytes of its own in flight).
+    Engine,
+    /// Nobody: the task has nothing to write and the pipe is empty.
+    Idle,
+    /// The application's thread, in [`Pipe::try_push`].
+    App,
+}
+
+/// The queue behind a pipe's lock.
+#[derive(Debug)]
+struct Queue {
+    items: VecDeque<Item>,
+    writer: Writer,
+    /// The connection task found the application writing and waits to be woken.
+    engine_waiting: bool,
+    /// The connection's socket while direct writes are enabled.
+    direct: Option<Arc<DirectSocket>>,
+    /// Counts connections ended, so that a direct write that outlives its connection knows.
+    epoch: u64,
+}
+
+/// A connection's socket, for the application's thread to write to while the connection task
+/// has nothing to write (see [`Pipe::set_direct`]).
+#[derive(Debug)]
+pub(crate) struct DirectSocket {
+    fd: Mutex<Option<RawFd>>,
+}
+
+impl DirectSocket {
+    /// The socket `fd`, owned by a stream wrapped so that it calls [`DirectSocket::revoke`]
+    /// before it closes the descriptor.
+    pub(crate) fn new(fd: RawFd) -> Arc<DirectSocket> {
+        Arc::new(DirectSocket {
+            fd: Mutex::new(Some(fd)),
+        })
+    }
+
+    /// Forgets the descriptor; waits for a write in progress to return first.
+    pub(crate) fn revoke(&self) {
+        *self.fd.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// One non-blocking `sendmsg` of `bufs`.
+    fn send(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        let guard = self.fd.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(fd) = *guard else {
+            return Err(std::io::ErrorKind::NotConnected.into());
+        };
+        // SAFETY: `fd` is open. It belongs to a stream whose drop calls `revoke` before the
+        // descriptor is closed, and `revoke` takes the lock held here until `sendmsg` returns.
+        let sock = unsafe { BorrowedFd::borrow_raw(fd) };
+        // The stream is non-blocking (tokio made it so); no SIGPIPE for a peer that is gone.
+        socket2::SockRef::from(&sock).send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
+    }
 }
 
 /// A wake-up target: a connection task (one waiter, the wake-up is kept until it waits) or a
@@ -81,12 +149,14 @@ impl Signal {
 /// A bounded single-producer, single-consumer queue of [`Item`]s.
 #[derive(Debug)]
 pub struct Pipe {
-    queue: Mutex<VecDeque<Item>>,
+    queue: Mutex<Queue>,
     len: AtomicUsize,
     hwm: usize,
     reader: Arc<Signal>,
     writer: Arc<Signal>,
     closed: AtomicBool,
+    /// Whether direct writes are enabled (a lock-free check for the connection task).
+    direct_on: AtomicBool,
 }
 
 impl Pipe {
@@ -94,16 +164,149 @@ impl Pipe {
     /// from empty to non-empty, `writer` when it drains to the low-water mark.
     pub fn new(hwm: usize, reader: Arc<Signal>, writer: Arc<Signal>) -> Arc<Pipe> {
         Arc::new(Pipe {
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                writer: Writer::Engine,
+                engine_waiting: false,
+                direct: None,
+                epoch: 0,
+            }),
             len: AtomicUsize::new(0),
             hwm,
             reader,
             writer,
             closed: AtomicBool::new(false),
+            direct_on: AtomicBool::new(false),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, VecDeque<Item>> {
+    /// Enables direct writes to `socket` (or disables them, with `None`, when the
+    /// connection ends).
+    ///
+    /// With direct writes, a message queued into an empty pipe while the connection task has
+    /// nothing to write is written to the socket by the caller of [`Pipe::try_push`], on the
+    /// application's thread, instead of waking the task on another thread to write it. A
+    /// request/reply round trip then crosses threads twice instead of four times. What the
+    /// socket does not take at once is queued first in the pipe for the task to finish.
+    /// The connection task uses [`Pipe::claim_write`] before it writes and
+    /// [`Pipe::release_write`] when it has nothing left to write.
+    pub(crate) fn set_direct(&self, socket: Option<Arc<DirectSocket>>) {
+        let mut q = self.lock();
+        let on = socket.is_some();
+        q.direct = socket;
+        q.writer = Writer::Engine;
+        q.engine_waiting = false;
+        if !on {
+            q.epoch += 1;
+            // The rest of a message begun on the ended connection means nothing to the next.
+            while matches!(q.items.front(), Some(Item::Raw(_))) {
+                q.items.pop_front();
+            }
+            self.len.store(q.items.len(), Ordering::Release);
+        }
+        self.direct_on.store(on, Ordering::Release);
+    }
+
+    /// For the connection task: whether it may write now. When the application is writing,
+    /// the answer is no and the task's signal is notified when it is done.
+    pub(crate) fn claim_write(&self) -> bool {
+        if !self.direct_on.load(Ordering::Acquire) {
+            return true;
+        }
+        let mut q = self.lock();
+        if q.writer == Writer::App {
+            q.engine_waiting = true;
+            return false;
+        }
+        q.writer = Writer::Engine;
+        true
+    }
+
+    /// For the connection task: it has nothing to write, so the application may write directly
+    /// while the pipe stays empty.
+    pub(crate) fn release_write(&self) {
+        if !self.direct_on.load(Ordering::Acquire) {
+            return;
+        }
+        let mut q = self.lock();
+        if q.writer == Writer::Engine && q.items.is_empty() {
+            q.writer = Writer::Idle;
+        }
+    }
+
+    /// Writes `m` to `socket` from the calling thread; see [`Pipe::set_direct`].
+    fn write_direct(&self, socket: &DirectSocket, epoch: u64, m: Message) {
+        let frames = m.frames();
+        let last = frames.len().saturating_sub(1);
+        let mut headers = [[0u8; 9]; MAX_DIRECT_FRAMES];
+        let mut header_lens = [0usize; MAX_DIRECT_FRAMES];
+        for (i, f) in frames.iter().enumerate() {
+            let more = if i < last { FLAG_MORE } else { 0 };
+            if f.len() <= u8::MAX as usize {
+                headers[i][..2].copy_from_slice(&[more, f.len() as u8]);
+                header_lens[i] = 2;
+            } else {
+                headers[i][0] = more | FLAG_LONG;
+                headers[i][1..].copy_from_slice(&(f.len() as u64).to_be_bytes());
+                header_lens[i] = 9;
+            }
+        }
+        let mut iov: smallvec::SmallVec<[IoSlice<'_>; 2 * MAX_DIRECT_FRAMES]> =
+            smallvec::SmallVec::new();
+        for (i, f) in frames.iter().enumerate() {
+            iov.push(IoSlice::new(&headers[i][..header_lens[i]]));
+            if !f.is_empty() {
+                iov.push(IoSlice::new(f));
+            }
+        }
+        let total: usize = iov.iter().map(|b| b.len()).sum();
+        // A failed write is left to the connection task, which sees the same error on its own
+        // next write or read and ends the connection.
+        let written = socket.send(&iov).unwrap_or(0);
+        drop(iov);
+
+        let mut q = self.lock();
+        if q.epoch != epoch {
+            // The connection ended meanwhile. What was written went to it, like a message in
+            // flight; one not written at all waits for the next connection.
+            if written == 0 {
+                q.items.push_front(Item::Msg(m));
+                self.len.store(q.items.len(), Ordering::Release);
+                drop(q);
+                self.reader.notify();
+            }
+            return;
+        }
+        if written == total {
+            q.writer = Writer::Idle;
+            let wake = std::mem::take(&mut q.engine_waiting);
+            drop(q);
+            if wake {
+                self.reader.notify();
+            }
+            return;
+        }
+        // The socket took part of the message or none of it: the connection task writes the
+        // rest before anything else.
+        let rest = if written == 0 {
+            Item::Msg(m)
+        } else {
+            let mut all = BytesMut::with_capacity(total);
+            for (i, f) in m.frames().iter().enumerate() {
+                encode_header(i < last, false, f.len(), &mut all);
+                all.extend_from_slice(f);
+            }
+            Item::Raw(all.freeze().slice(written..))
+        };
+        q.items.push_front(rest);
+        q.writer = Writer::Engine;
+        q.engine_waiting = false;
+        self.len.store(q.items.len(), Ordering::Release);
+        drop(q);
+        self.reader.notify();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
         // A panic while holding this lock cannot leave the queue inconsistent.
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -124,12 +327,29 @@ impl Pipe {
             return Err(item);
         }
         let mut q = self.lock();
-        if self.hwm != 0 && matches!(item, Item::Msg(_)) && q.len() >= self.hwm {
+        if self.hwm != 0 && matches!(item, Item::Msg(_)) && q.items.len() >= self.hwm {
             return Err(item);
         }
-        let was_empty = q.is_empty();
-        q.push_back(item);
-        self.len.store(q.len(), Ordering::Release);
+        let was_empty = q.items.is_empty();
+        if was_empty && q.writer == Writer::Idle {
+            if let Item::Msg(m) = item {
+                if m.len() <= MAX_DIRECT_FRAMES {
+                    if let Some(socket) = q.direct.clone() {
+                        q.writer = Writer::App;
+                        let epoch = q.epoch;
+                        drop(q);
+                        self.write_direct(&socket, epoch, m);
+                        return Ok(());
+                    }
+                }
+                q.items.push_back(Item::Msg(m));
+            } else {
+                q.items.push_back(item);
+            }
+        } else {
+            q.items.push_back(item);
+        }
+        self.len.store(q.items.len(), Ordering::Release);
         drop(q);
         if was_empty {
             self.reader.notify();
@@ -145,14 +365,14 @@ impl Pipe {
             return;
         }
         let mut q = self.lock();
-        let was_empty = q.is_empty();
+        let was_empty = q.items.is_empty();
         let room = if self.hwm == 0 {
             items.len()
         } else {
-            self.hwm.saturating_sub(q.len()).min(items.len())
+            self.hwm.saturating_sub(q.items.len()).min(items.len())
         };
-        q.extend(items.drain(..room));
-        self.len.store(q.len(), Ordering::Release);
+        q.items.extend(items.drain(..room));
+        self.len.store(q.items.len(), Ordering::Release);
         drop(q);
         if was_empty && room > 0 {
             self.reader.notify();
@@ -172,9 +392,9 @@ impl Pipe {
             return None;
         }
         let mut q = self.lock();
-        let before = q.len();
-        let item = q.pop_front();
-        self.len.store(q.len(), Ordering::Release);
+        let before = q.items.len();
+        let item = q.items.pop_front();
+        self.len.store(q.items.len(), Ordering::Release);
         drop(q);
         if self.crossed_low_water(before, before - usize::from(item.is_some())) {
             self.writer.notify();
@@ -188,16 +408,16 @@ impl Pipe {
             return;
         }
         let mut q = self.lock();
-        let before = q.len();
+        let before = q.items.len();
         let n = before.min(max);
         if n == before && out.is_empty() {
             // Everything fits: trade buffers (O(1) under the lock) instead of moving the
             // items one by one while the writer waits for the lock.
-            std::mem::swap(&mut *q, out);
+            std::mem::swap(&mut q.items, out);
         } else {
-            out.extend(q.drain(..n));
+            out.extend(q.items.drain(..n));
         }
-        self.len.store(q.len(), Ordering::Release);
+        self.len.store(q.items.len(), Ordering::Release);
         drop(q);
         if self.crossed_low_water(before, before - n) {
             self.writer.notify();
@@ -246,10 +466,10 @@ impl Pipe {
     /// Drops the queued subscriptions and cancellations, keeping messages in order.
     pub(crate) fn drop_subscriptions(&self) {
         let mut q = self.lock();
-        let before = q.len();
-        q.retain(|i| matches!(i, Item::Msg(_)));
-        self.len.store(q.len(), Ordering::Release);
-        let removed = before != q.len();
+        let before = q.items.len();
+        q.items.retain(|i| matches!(i, Item::Msg(_) | Item::Raw(_)));
+        self.len.store(q.items.len(), Ordering::Release);
+        let removed = before != q.items.len();
         drop(q);
         if removed {
             self.writer.notify();
@@ -259,7 +479,7 @@ impl Pipe {
     /// Drops every queued item.
     pub(crate) fn clear(&self) {
         let mut q = self.lock();
-        q.clear();
+        q.items.clear();
         self.len.store(0, Ordering::Release);
         drop(q);
         self.writer.notify();
@@ -316,6 +536,7 @@ mod tests {
                 Item::Msg(m) => String::from_utf8_lossy(m.get(0).unwrap()).into_owned(),
                 Item::Sub(t) => format!("sub:{}", String::from_utf8_lossy(t)),
                 Item::Cancel(_) => "cancel".into(),
+                Item::Raw(_) => "raw".into(),
             })
             .collect();
         assert_eq!(order, ["a", "b", "sub:s", "c"]);
@@ -379,5 +600,129 @@ mod tests {
             })
             .collect();
         assert_eq!(order, ["0", "1", "2", "3", "4", "5", "6", "7"]);
+    }
+
+    /// A connected pair of Unix stream sockets; the first is non-blocking like a tokio stream.
+    fn socket_pair() -> (
+        std::os::unix::net::UnixStream,
+        std::os::unix::net::UnixStream,
+    ) {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        (a, b)
+    }
+
+    fn zmtp(frames: &[&[u8]]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        for (i, f) in frames.iter().enumerate() {
+            encode_header(i + 1 < frames.len(), false, f.len(), &mut out);
+            out.extend_from_slice(f);
+        }
+        out.to_vec()
+    }
+
+    fn read_exactly(s: &mut std::os::unix::net::UnixStream, n: usize) -> Vec<u8> {
+        use std::io::Read;
+        let mut buf = vec![0; n];
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        s.read_exact(&mut buf).unwrap();
+        buf
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_is_written_to_directly_and_a_busy_one_is_not() {
+        use std::os::fd::AsRawFd;
+        let (a, mut b) = socket_pair();
+        let reader = Signal::single();
+        let p = Pipe::new(10, reader.clone(), Signal::single());
+        p.set_direct(Some(DirectSocket::new(a.as_raw_fd())));
+
+        // The connection task holds the write side until it says it is idle.
+        p.try_push(Item::Msg(Message::from("queued"))).unwrap();
+        assert_eq!(p.len(), 1);
+        assert!(has_wakeup(&reader).await);
+        assert!(p.claim_write());
+        let mut out = VecDeque::new();
+        p.drain_into(usize::MAX, &mut out);
+        p.release_write();
+
+        // Idle and empty: the message goes straight to the socket, with no wake-up.
+        p.try_push(Item::Msg(Message::from(["", "direct"])))
+            .unwrap();
+        assert!(p.is_empty());
+        assert!(!has_wakeup(&reader).await);
+        let expected = zmtp(&[b"", b"direct"]);
+        assert_eq!(read_exactly(&mut b, expected.len()), expected);
+
+        // After the connection ends nothing is written directly any more.
+        p.set_direct(None);
+        p.try_push(Item::Msg(Message::from("later"))).unwrap();
+        assert_eq!(p.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn what_the_socket_does_not_take_goes_first_to_the_connection_task() {
+        use std::os::fd::AsRawFd;
+        let (a, mut b) = socket_pair();
+        socket2::SockRef::from(&a)
+            .set_send_buffer_size(4096)
+            .unwrap();
+        let reader = Signal::single();
+        let p = Pipe::new(10, reader.clone(), Signal::single());
+        p.set_direct(Some(DirectSocket::new(a.as_raw_fd())));
+        p.release_write();
+
+        // Far more than the socket buffer holds: part is written, the rest is queued.
+        let body = Bytes::from((0..2_000_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+        p.try_push(Item::Msg(Message::single(body.clone())))
+            .unwrap();
+        assert_eq!(p.len(), 1);
+        assert!(
+            has_wakeup(&reader).await,
+            "the task is woken to write the rest"
+        );
+        // The task owns the socket again; the application queues behind the rest.
+        p.try_push(Item::Msg(Message::from("next"))).unwrap();
+        assert!(p.claim_write());
+        let mut out = VecDeque::new();
+        p.drain_into(usize::MAX, &mut out);
+        let Some(Item::Raw(rest)) = out.pop_front() else {
+            panic!("the rest of the message comes first");
+        };
+        assert!(matches!(out.pop_front(), Some(Item::Msg(_))));
+
+        let expected = zmtp(&[&body]);
+        let sent = expected.len() - rest.len();
+        assert!(sent > 0 && !rest.is_empty());
+        let mut got = read_exactly(&mut b, sent);
+        got.extend_from_slice(&rest);
+        assert_eq!(got, expected);
+    }
+
+    #[tokio::test]
+    async fn the_rest_of_a_message_is_dropped_with_its_connection() {
+        use std::os::fd::AsRawFd;
+        let (a, _b) = socket_pair();
+        socket2::SockRef::from(&a)
+            .set_send_buffer_size(4096)
+            .unwrap();
+        let direct = DirectSocket::new(a.as_raw_fd());
+        let p = Pipe::new(10, Signal::single(), Signal::single());
+        p.set_direct(Some(direct.clone()));
+        p.release_write();
+        p.try_push(Item::Msg(Message::single(vec![7u8; 2_000_000])))
+            .unwrap();
+        p.try_push(Item::Msg(Message::from("whole"))).unwrap();
+        assert_eq!(p.len(), 2);
+        // The connection ends: the partial message is gone, the whole one waits.
+        p.set_direct(None);
+        direct.revoke();
+        assert_eq!(p.len(), 1);
+        let mut out = VecDeque::new();
+        p.drain_into(usize::MAX, &mut out);
+        assert!(matches!(out.pop_front(), Some(Item::Msg(m)) if m.get(0).unwrap() == "whole"));
+        // A revoked socket is never written to.
+        assert!(direct.send(&[IoSlice::new(b"x")]).is_err());
     }
 }

@@ -262,6 +262,8 @@ fn process_subscriptions(st: &mut State, verbose: bool) {
                         pending.push_back(m);
                     }
                 }
+                // Only a pipe towards a connection holds these.
+                Item::Raw(_) => {}
             }
         }
     }

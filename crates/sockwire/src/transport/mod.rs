@@ -9,6 +9,7 @@ pub(crate) mod inproc;
 pub(crate) mod ipc;
 pub(crate) mod tcp;
 
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use crate::endpoint::Endpoint;
 use crate::engine::{self, Attach, SessionEnd};
 use crate::error::{Error, Result};
 use crate::monitor::MonitorEvent;
+use crate::pipe::DirectSocket;
 use crate::socket_core::{Core, EndpointEntry, EndpointKind, PeerSlot};
 
 /// A connected byte stream of any transport.
@@ -141,7 +143,7 @@ fn start_listener<F, Fut, S>(
 ) where
     F: FnMut() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = std::io::Result<(S, String)>> + Send,
-    S: ByteStream,
+    S: ByteStream + AsRawFd,
 {
     let max = core.options().max_handshaking.max(1);
     let permits = Arc::new(Semaphore::new(max));
@@ -182,7 +184,7 @@ fn start_listener<F, Fut, S>(
     core.emit(MonitorEvent::Listening { endpoint: resolved });
 }
 
-fn spawn_session<S: ByteStream>(
+fn spawn_session<S: ByteStream + AsRawFd>(
     core: &Arc<Core>,
     ep_id: u64,
     stream: S,
@@ -190,6 +192,7 @@ fn spawn_session<S: ByteStream>(
     peer: String,
     permit: OwnedSemaphorePermit,
 ) {
+    let (stream, direct) = Revoking::wrap(stream);
     let c = core.clone();
     let sid = core.next_id();
     // Hold the state lock across spawn and registration so the task cannot finish (and
@@ -207,6 +210,7 @@ fn spawn_session<S: ByteStream>(
                 &peer,
                 Attach::Fresh,
                 Some(permit),
+                Some(direct),
             )
             .await;
         }
@@ -269,13 +273,15 @@ async fn dial_loop(core: &Arc<Core>, ep: &Endpoint, given: &str, pre: PrePipes) 
             match ep {
                 Endpoint::Tcp { host, port } => {
                     let keepalive = { core.options().tcp_keepalive };
-                    tcp::connect(host, *port, keepalive)
-                        .await
-                        .map(|(s, p)| (Box::new(s) as Box<dyn ByteStreamDyn>, p))
+                    tcp::connect(host, *port, keepalive).await.map(|(s, p)| {
+                        let (s, d) = Revoking::wrap(s);
+                        (Box::new(s) as Box<dyn ByteStreamDyn>, p, d)
+                    })
                 }
-                Endpoint::Ipc(path) => ipc::connect(path)
-                    .await
-                    .map(|(s, p)| (Box::new(s) as Box<dyn ByteStreamDyn>, p)),
+                Endpoint::Ipc(path) => ipc::connect(path).await.map(|(s, p)| {
+                    let (s, d) = Revoking::wrap(s);
+                    (Box::new(s) as Box<dyn ByteStreamDyn>, p, d)
+                }),
                 _ => Err(std::io::Error::other("unsupported transport")),
             }
         };
@@ -285,7 +291,7 @@ async fn dial_loop(core: &Arc<Core>, ep: &Endpoint, given: &str, pre: PrePipes) 
         };
         match connected {
             None => continue,
-            Some(Ok((stream, peer))) => {
+            Some(Ok((stream, peer, direct))) => {
                 core.emit(MonitorEvent::Connected {
                     endpoint: given.to_string(),
                     peer: peer.clone(),
@@ -297,7 +303,16 @@ async fn dial_loop(core: &Arc<Core>, ep: &Endpoint, given: &str, pre: PrePipes) 
                 let end = if core.kind == SocketType::Stream {
                     engine::run_raw(core.clone(), stream, given, &peer).await
                 } else {
-                    engine::run_zmtp(core.clone(), stream, given, &peer, attach, None).await
+                    engine::run_zmtp(
+                        core.clone(),
+                        stream,
+                        given,
+                        &peer,
+                        attach,
+                        None,
+                        Some(direct),
+                    )
+                    .await
                 };
                 match end {
                     SessionEnd::Closed => return,
@@ -330,5 +345,74 @@ async fn dial_loop(core: &Arc<Core>, ep: &Endpoint, given: &str, pre: PrePipes) 
 }
 
 /// Object-safe alias so tcp and ipc streams share one engine instantiation.
+/// A stream whose socket may be written to directly by the application ([`DirectSocket`]):
+/// dropping it revokes that access before the descriptor is closed.
+pub(crate) struct Revoking<S> {
+    stream: S,
+    direct: Arc<DirectSocket>,
+}
+
+impl<S: AsRawFd> Revoking<S> {
+    fn wrap(stream: S) -> (Revoking<S>, Arc<DirectSocket>) {
+        let direct = DirectSocket::new(stream.as_raw_fd());
+        (
+            Revoking {
+                stream,
+                direct: direct.clone(),
+            },
+            direct,
+        )
+    }
+}
+
+impl<S> Drop for Revoking<S> {
+    fn drop(&mut self) {
+        // Runs before `stream` (and its descriptor) is dropped.
+        self.direct.revoke();
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Revoking<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Revoking<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
 pub(crate) trait ByteStreamDyn: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> ByteStreamDyn for T {}
