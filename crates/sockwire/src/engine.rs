@@ -31,8 +31,10 @@ const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// A large frame's declared size is trusted for an allocation once this fraction (1/16) of
 /// it has arrived; see `size_read_buffer`.
 const LARGE_FRAME_TRUST: usize = 16;
-/// Large read buffers kept for reuse per connection at most; see [`LargeBufs`].
-const MAX_SPARES: usize = 4;
+/// Large read buffers kept for reuse per connection at most; see [`LargeBufs`]. With 4, a
+/// receiving application on another thread often still held them all (3000 x 1 MiB over ipc:
+/// 10-14 k page faults; with 16, 2-3 k).
+const MAX_SPARES: usize = 16;
 /// Bytes of large read buffers all connections of one socket keep for reuse at most.
 const SPARE_BUDGET: usize = 32 * 1024 * 1024;
 /// Items drained from the pipe per lock.
