@@ -906,7 +906,7 @@ mod tests {
         // The application keeps every frame: nothing can be reused, and no more than
         // MAX_SPARES handles are kept.
         let mut held = Vec::new();
-        for _ in 0..10 {
+        for _ in 0..MAX_SPARES + 4 {
             large.reserve(&mut rbuf, MB);
             held.push(receive(&mut rbuf, MB));
         }
