@@ -264,9 +264,7 @@ where
     });
 
     let mut initial: VecDeque<Item> = core.initial_items(&out).into();
-    let direct = direct.filter(|_| {
-        matches!(core.kind, SocketType::Req | SocketType::Rep) && conn.frames_in_clear()
-    });
+    let direct = direct.filter(|_| direct_writes(core.kind) && conn.frames_in_clear());
     if direct.is_some() {
         out.set_direct(direct);
     }
@@ -423,6 +421,20 @@ async fn fail<W: AsyncWrite + Unpin>(
     conn.poll_transmit(wbuf);
     flush_before_close(wr, wbuf).await;
     e.to_string()
+}
+
+/// Whether the socket type may write to an idle connection from the application's thread
+/// (the pattern decides per message; see `pattern::send`): the types that take turns sending
+/// and receiving. PUSH, PUB and the others stream.
+fn direct_writes(kind: SocketType) -> bool {
+    matches!(
+        kind,
+        SocketType::Req
+            | SocketType::Rep
+            | SocketType::Dealer
+            | SocketType::Router
+            | SocketType::Pair
+    )
 }
 
 /// What the engine does with a received message, by socket type.

@@ -33,7 +33,7 @@ pub enum Item {
     /// A cancelled subscription.
     Cancel(Bytes),
     /// The unwritten rest of a message the application began writing directly to the
-    /// connection (see [`Pipe::set_direct`]): it must go out next, on that connection only.
+    /// connection: it must go out next, on that connection only.
     Raw(Bytes),
 }
 
@@ -323,6 +323,13 @@ impl Pipe {
 
     /// Queues an item unless the pipe is full (messages only) or closed.
     pub fn try_push(&self, item: Item) -> Result<(), Item> {
+        self.try_push_direct(item, false)
+    }
+
+    /// [`Pipe::try_push`], and with `direct` a message may instead be written to the
+    /// connection from the calling thread when the pipe is empty and the connection task has
+    /// nothing to write (see [`Pipe::set_direct`]).
+    pub(crate) fn try_push_direct(&self, item: Item, direct: bool) -> Result<(), Item> {
         if self.closed.load(Ordering::Acquire) {
             return Err(item);
         }
@@ -331,7 +338,7 @@ impl Pipe {
             return Err(item);
         }
         let was_empty = q.items.is_empty();
-        if was_empty && q.writer == Writer::Idle {
+        if direct && was_empty && q.writer == Writer::Idle {
             if let Item::Msg(m) = item {
                 if m.len() <= MAX_DIRECT_FRAMES {
                     if let Some(socket) = q.direct.clone() {
@@ -639,7 +646,8 @@ mod tests {
         p.set_direct(Some(DirectSocket::new(a.as_raw_fd())));
 
         // The connection task holds the write side until it says it is idle.
-        p.try_push(Item::Msg(Message::from("queued"))).unwrap();
+        p.try_push_direct(Item::Msg(Message::from("queued")), true)
+            .unwrap();
         assert_eq!(p.len(), 1);
         assert!(has_wakeup(&reader).await);
         assert!(p.claim_write());
@@ -648,17 +656,22 @@ mod tests {
         p.release_write();
 
         // Idle and empty: the message goes straight to the socket, with no wake-up.
-        p.try_push(Item::Msg(Message::from(["", "direct"])))
+        p.try_push_direct(Item::Msg(Message::from(["", "direct"])), true)
             .unwrap();
         assert!(p.is_empty());
         assert!(!has_wakeup(&reader).await);
         let expected = zmtp(&[b"", b"direct"]);
         assert_eq!(read_exactly(&mut b, expected.len()), expected);
 
+        // Without the caller's permission (a streaming send) the message is queued.
+        p.try_push(Item::Msg(Message::from("streamed"))).unwrap();
+        assert_eq!(p.len(), 1);
+
         // After the connection ends nothing is written directly any more.
         p.set_direct(None);
-        p.try_push(Item::Msg(Message::from("later"))).unwrap();
-        assert_eq!(p.len(), 1);
+        p.try_push_direct(Item::Msg(Message::from("later")), true)
+            .unwrap();
+        assert_eq!(p.len(), 2);
     }
 
     #[tokio::test]
@@ -675,7 +688,7 @@ mod tests {
 
         // Far more than the socket buffer holds: part is written, the rest is queued.
         let body = Bytes::from((0..2_000_000u32).map(|i| i as u8).collect::<Vec<u8>>());
-        p.try_push(Item::Msg(Message::single(body.clone())))
+        p.try_push_direct(Item::Msg(Message::single(body.clone())), true)
             .unwrap();
         assert_eq!(p.len(), 1);
         assert!(
@@ -683,7 +696,8 @@ mod tests {
             "the task is woken to write the rest"
         );
         // The task owns the socket again; the application queues behind the rest.
-        p.try_push(Item::Msg(Message::from("next"))).unwrap();
+        p.try_push_direct(Item::Msg(Message::from("next")), true)
+            .unwrap();
         assert!(p.claim_write());
         let mut out = VecDeque::new();
         p.drain_into(usize::MAX, &mut out);
@@ -711,9 +725,10 @@ mod tests {
         let p = Pipe::new(10, Signal::single(), Signal::single());
         p.set_direct(Some(direct.clone()));
         p.release_write();
-        p.try_push(Item::Msg(Message::single(vec![7u8; 2_000_000])))
+        p.try_push_direct(Item::Msg(Message::single(vec![7u8; 2_000_000])), true)
             .unwrap();
-        p.try_push(Item::Msg(Message::from("whole"))).unwrap();
+        p.try_push_direct(Item::Msg(Message::from("whole")), true)
+            .unwrap();
         assert_eq!(p.len(), 2);
         // The connection ends: the partial message is gone, the whole one waits.
         p.set_direct(None);

@@ -120,6 +120,9 @@ pub(crate) struct State {
     pub(crate) endpoints: Vec<EndpointEntry>,
     /// Running connection tasks (accepted sessions and dialers): id -> (abort, endpoint id).
     pub(crate) sessions: HashMap<u64, (AbortHandle, u64)>,
+    /// A message was received since the last send: the next send may be written directly
+    /// to an idle connection (see `pattern::send`).
+    pub(crate) direct_armed: bool,
 }
 
 impl State {
@@ -191,6 +194,7 @@ impl Core {
                 pattern: PatternState::new(kind),
                 endpoints: Vec::new(),
                 sessions: HashMap::new(),
+                direct_armed: false,
             }),
             readable: Signal::broadcast(),
             writable: Signal::broadcast(),

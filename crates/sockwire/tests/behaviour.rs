@@ -121,6 +121,61 @@ async fn req_rep_direct_writes_on_one_thread() {
     req_rep_direct_writes_keep_messages_whole("tcp://127.0.0.1:0").await;
 }
 
+fn pattern_body(i: usize, len: usize) -> Bytes {
+    (0..len)
+        .map(|j| (i * 31 + j * 7) as u8)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// DEALER/ROUTER and PAIR write directly once they have received since their last send (a
+/// request/reply exchange); the same mix of sizes as for REQ/REP arrives whole and in order,
+/// including a burst of sends (only the first of which may be written directly).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dealer_router_and_pair_direct_writes_keep_messages_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = RouterSocket::new().unwrap();
+    let ep = router
+        .bind(&format!("ipc://{}/r.sock", dir.path().display()))
+        .unwrap();
+    let dealer = DealerSocket::new().unwrap();
+    dealer.connect(&ep).unwrap();
+    for i in 0..24 {
+        let len = [8, 12 << 20, 70_000][i % 3];
+        let burst: Vec<Message> = (0..3)
+            .map(|k| Message::single(pattern_body(i + k, len)))
+            .collect();
+        for m in &burst {
+            within(dealer.send(m.clone())).await.unwrap();
+        }
+        for m in &burst {
+            let got = within(router.recv()).await.unwrap();
+            assert_eq!(got.get(1), m.get(0), "request {i}");
+            let mut reply = got.clone();
+            reply.push_back(pattern_body(i, 2 << 20));
+            within(router.send(reply)).await.unwrap();
+        }
+        for m in &burst {
+            let got = within(dealer.recv()).await.unwrap();
+            assert_eq!(got.get(0), m.get(0), "reply {i}");
+            assert_eq!(got.get(1), Some(&pattern_body(i, 2 << 20)));
+        }
+    }
+
+    let a = PairSocket::new().unwrap();
+    let ep = a.bind("tcp://127.0.0.1:0").unwrap();
+    let b = PairSocket::new().unwrap();
+    b.connect(&ep).unwrap();
+    for i in 0..12 {
+        let m = Message::from_frames([pattern_body(i, 5), pattern_body(i, [9, 12 << 20][i % 2])]);
+        within(a.send(m.clone())).await.unwrap();
+        let got = within(b.recv()).await.unwrap();
+        assert_eq!(got, m);
+        within(b.send(got)).await.unwrap();
+        assert_eq!(within(a.recv()).await.unwrap(), m);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn req_enforces_alternation() {
     let req = ReqSocket::new().unwrap();

@@ -188,8 +188,9 @@ pub(crate) fn local_subscription(st: &mut State, topic: Bytes, subscribe: bool) 
     }
 }
 
-/// Round-robin over peers that have room; returns the peer that took the message.
-fn load_balance(st: &mut State, slot: &mut Option<Message>) -> Option<PeerId> {
+/// Round-robin over peers that have room; returns the peer that took the message. `direct`:
+/// the message may be written to an idle connection from this thread (`Pipe::try_push_direct`).
+fn load_balance(st: &mut State, slot: &mut Option<Message>, direct: bool) -> Option<PeerId> {
     let n = st.peers.len();
     for k in 0..n {
         let i = (st.send_rr + k) % n;
@@ -198,7 +199,7 @@ fn load_balance(st: &mut State, slot: &mut Option<Message>) -> Option<PeerId> {
             continue;
         }
         let msg = slot.take().expect("message present");
-        match p.out.try_push(Item::Msg(msg)) {
+        match p.out.try_push_direct(Item::Msg(msg), direct) {
             Ok(()) => {
                 st.send_rr = (i + 1) % n;
                 return Some(p.id);
@@ -292,7 +293,11 @@ pub(crate) fn send(
                     return Ok(SendOutcome::Blocked);
                 }
             }
-            Ok(match load_balance(st, slot) {
+            // A DEALER or PAIR that has received since its last send is in a request/reply
+            // exchange: its next message may be written directly. A stream of sends is not
+            // (only its first message could be), so PUSH never is.
+            let direct = kind != SocketType::Push && std::mem::take(&mut st.direct_armed);
+            Ok(match load_balance(st, slot, direct) {
                 Some(_) => SendOutcome::Sent,
                 None => SendOutcome::Blocked,
             })
@@ -310,7 +315,7 @@ pub(crate) fn send(
             }
             let msg = slot.as_mut().expect("message present");
             msg.push_front(Bytes::new());
-            match load_balance(st, slot) {
+            match load_balance(st, slot, true) {
                 Some(peer) => {
                     st.pattern = PatternState::Req {
                         waiting: Some(peer),
@@ -347,7 +352,7 @@ pub(crate) fn send(
             }
             let mut full = envelope;
             full.extend(slot.take().expect("message present"));
-            let _ = p.out.try_push(Item::Msg(full));
+            let _ = p.out.try_push_direct(Item::Msg(full), true);
             Ok(SendOutcome::Sent)
         }
         SocketType::Router | SocketType::Stream => {
@@ -390,7 +395,8 @@ pub(crate) fn send(
             }
             let mut m = slot.take().expect("message present");
             m.pop_front();
-            let _ = p.out.try_push(Item::Msg(m));
+            let direct = kind == SocketType::Router && std::mem::take(&mut st.direct_armed);
+            let _ = p.out.try_push_direct(Item::Msg(m), direct);
             Ok(SendOutcome::Sent)
         }
         SocketType::Pub | SocketType::XPub => {
@@ -569,6 +575,9 @@ pub(crate) fn recv(
             reason: "unsupported socket type",
         }),
     };
+    if matches!(r, Ok(Some(_))) {
+        st.direct_armed = true;
+    }
     reap(st);
     r
 }
