@@ -51,7 +51,8 @@
 //! another core between the application and its connection (and waiting sides wake another
 //! thread), which costs more than the protocol work at small sizes; use it when the work around
 //! the sockets needs the cores. REQ and REP sockets write a message to an idle connection from
-//! the calling thread, so their round trips cross threads only on the receiving side.
+//! the calling thread, as do DEALER, ROUTER and PAIR for a send that follows a receive, so their
+//! round trips cross threads only on the receiving side.
 //! BENCHMARKS.md in the repository measures both runtimes.
 //!
 //! Layers (see `shared/DESIGN.md`): [`socket`] (typed API) over [`pattern`] (routing per type)
