@@ -37,6 +37,8 @@ const LARGE_FRAME_TRUST: usize = 16;
 const MAX_SPARES: usize = 16;
 /// Bytes of large read buffers all connections of one socket keep for reuse at most.
 const SPARE_BUDGET: usize = 32 * 1024 * 1024;
+/// Spare large buffers are released after this long without a large frame.
+const SPARE_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 /// Items drained from the pipe per lock.
 const DRAIN_BATCH: usize = 256;
 /// Decoded items handed to the socket per lock at most.
@@ -565,7 +567,11 @@ where
         // 4. Wait for the first of: readable bytes, room to write, queued items, timers.
         let stalled = !pending.is_empty();
         let can_read = !stalled && !read_eof && !conn.wants_input();
-        let deadline = conn.poll_timeout();
+        let conn_deadline = conn.poll_timeout();
+        let deadline = match (conn_deadline, large.idle_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let read_limit = size_read_buffer(conn, rbuf, &mut last_large, &mut large, large_reads);
         tokio::select! {
             biased;
@@ -601,11 +607,15 @@ where
             _ = out.reader_signal().notified(), if nothing_to_write => {}
             _ = inp.writer_signal().notified(), if stalled => {}
             _ = sleep_opt(deadline) => {
-                if let Err(e) = conn.handle_timeout(Instant::now()) {
-                    let reason = e.to_string();
-                    conn.poll_transmit(wbuf);
-                    flush_queue_before_close(wr, &mut q, wbuf).await;
-                    return Err(reason);
+                let now = Instant::now();
+                large.release_idle(now);
+                if conn_deadline.is_some_and(|d| d <= now) {
+                    if let Err(e) = conn.handle_timeout(now) {
+                        let reason = e.to_string();
+                        conn.poll_transmit(wbuf);
+                        flush_queue_before_close(wr, &mut q, wbuf).await;
+                        return Err(reason);
+                    }
                 }
             }
         }
@@ -708,7 +718,8 @@ impl LargeReads {
 /// new pages, each faulted in and zeroed as the next read fills it (BENCHMARKS.md measured
 /// nine page faults per 1 MiB message). At most [`MAX_SPARES`] buffers per connection and
 /// [`SPARE_BUDGET`] bytes per socket are kept; a buffer the application still holds counts
-/// against both, so the bound covers the worst case.
+/// against both, so the bound covers the worst case. Spares are released after [`SPARE_IDLE`]
+/// without a large frame, so a connection that has gone quiet does not keep them.
 struct LargeBufs<'a> {
     /// The allocation size behind the read buffer if it was made here, else 0.
     current: usize,
@@ -716,6 +727,8 @@ struct LargeBufs<'a> {
     spares: Vec<(BytesMut, usize)>,
     /// The socket's count of bytes kept in spares, shared by its connections.
     budget: &'a AtomicUsize,
+    /// When a large buffer was last handed out.
+    last_used: Option<Instant>,
 }
 
 impl<'a> LargeBufs<'a> {
@@ -724,6 +737,23 @@ impl<'a> LargeBufs<'a> {
             current: 0,
             spares: Vec::new(),
             budget,
+            last_used: None,
+        }
+    }
+
+    /// When the spares are due for release, if there are any.
+    fn idle_deadline(&self) -> Option<Instant> {
+        if self.spares.is_empty() {
+            return None;
+        }
+        self.last_used.map(|t| t + SPARE_IDLE)
+    }
+
+    /// Releases the spares if no large buffer was handed out for [`SPARE_IDLE`].
+    fn release_idle(&mut self, now: Instant) {
+        if self.idle_deadline().is_some_and(|d| d <= now) {
+            let kept: usize = self.spares.drain(..).map(|(_, size)| size).sum();
+            self.budget.fetch_sub(kept, Ordering::Relaxed);
         }
     }
 
@@ -735,6 +765,7 @@ impl<'a> LargeBufs<'a> {
             return;
         }
         let want = rbuf.len().saturating_add(additional);
+        self.last_used = Some(Instant::now());
         let reusable = self
             .spares
             .iter_mut()
@@ -945,5 +976,25 @@ mod tests {
         large.reserve(&mut rbuf, 1 << 20);
         assert_eq!(&rbuf[..], b"header and the start of a frame");
         assert!(rbuf.capacity() - rbuf.len() >= 1 << 20);
+    }
+
+    #[test]
+    fn spares_are_released_after_a_quiet_second() {
+        const MB: usize = 1 << 20;
+        let budget = AtomicUsize::new(0);
+        let mut large = LargeBufs::new(&budget);
+        let mut rbuf = BytesMut::new();
+        for _ in 0..3 {
+            large.reserve(&mut rbuf, MB);
+            drop(receive(&mut rbuf, MB));
+        }
+        assert!(!large.spares.is_empty());
+        let deadline = large.idle_deadline().expect("spares are due for release");
+        large.release_idle(deadline - std::time::Duration::from_millis(1));
+        assert!(!large.spares.is_empty(), "not before the deadline");
+        large.release_idle(deadline);
+        assert!(large.spares.is_empty());
+        assert_eq!(large.idle_deadline(), None);
+        assert_eq!(budget.load(Ordering::Relaxed), 0);
     }
 }
