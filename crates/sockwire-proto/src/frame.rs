@@ -175,9 +175,10 @@ impl FrameDecoder {
     }
 }
 
-/// Appends a frame header (flags and size, short form up to 255 bytes) to `out`.
+/// A frame header (flags and size, short form up to 255 bytes): the bytes and how many of
+/// them are used.
 #[inline]
-pub fn encode_header(more: bool, command: bool, len: usize, out: &mut BytesMut) {
+pub fn header(more: bool, command: bool, len: usize) -> ([u8; LONG_HEADER_LEN], usize) {
     let mut flags = 0;
     if more {
         flags |= FLAG_MORE;
@@ -185,14 +186,23 @@ pub fn encode_header(more: bool, command: bool, len: usize, out: &mut BytesMut) 
     if command {
         flags |= FLAG_COMMAND;
     }
+    let mut h = [0u8; LONG_HEADER_LEN];
     if len <= u8::MAX as usize {
-        out.extend_from_slice(&[flags, len as u8]);
+        h[0] = flags;
+        h[1] = len as u8;
+        (h, 2)
     } else {
-        let mut header = [0u8; LONG_HEADER_LEN];
-        header[0] = flags | FLAG_LONG;
-        header[1..].copy_from_slice(&(len as u64).to_be_bytes());
-        out.extend_from_slice(&header);
+        h[0] = flags | FLAG_LONG;
+        h[1..].copy_from_slice(&(len as u64).to_be_bytes());
+        (h, LONG_HEADER_LEN)
     }
+}
+
+/// Appends a frame header ([`header`]) to `out`.
+#[inline]
+pub fn encode_header(more: bool, command: bool, len: usize, out: &mut BytesMut) {
+    let (h, n) = header(more, command, len);
+    out.extend_from_slice(&h[..n]);
 }
 
 /// Appends a whole frame (header and body) to `out`.

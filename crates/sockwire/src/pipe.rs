@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::Notify;
 
-use sockwire_proto::frame::{encode_header, FLAG_LONG, FLAG_MORE};
+use sockwire_proto::frame::{encode_header, header};
 use sockwire_proto::Message;
 
 /// Frames a message may have to be written directly (see [`Pipe::set_direct`]).
@@ -238,23 +238,14 @@ impl Pipe {
     fn write_direct(&self, socket: &DirectSocket, epoch: u64, m: Message) {
         let frames = m.frames();
         let last = frames.len().saturating_sub(1);
-        let mut headers = [[0u8; 9]; MAX_DIRECT_FRAMES];
-        let mut header_lens = [0usize; MAX_DIRECT_FRAMES];
+        let mut headers = [([0u8; 9], 0usize); MAX_DIRECT_FRAMES];
         for (i, f) in frames.iter().enumerate() {
-            let more = if i < last { FLAG_MORE } else { 0 };
-            if f.len() <= u8::MAX as usize {
-                headers[i][..2].copy_from_slice(&[more, f.len() as u8]);
-                header_lens[i] = 2;
-            } else {
-                headers[i][0] = more | FLAG_LONG;
-                headers[i][1..].copy_from_slice(&(f.len() as u64).to_be_bytes());
-                header_lens[i] = 9;
-            }
+            headers[i] = header(i < last, false, f.len());
         }
         let mut iov: smallvec::SmallVec<[IoSlice<'_>; 2 * MAX_DIRECT_FRAMES]> =
             smallvec::SmallVec::new();
         for (i, f) in frames.iter().enumerate() {
-            iov.push(IoSlice::new(&headers[i][..header_lens[i]]));
+            iov.push(IoSlice::new(&headers[i].0[..headers[i].1]));
             if !f.is_empty() {
                 iov.push(IoSlice::new(f));
             }

@@ -70,6 +70,14 @@ async fn req_rep_over_inproc() {
     req_rep_roundtrip("inproc://req-rep-roundtrip").await;
 }
 
+/// A body whose bytes depend on `i` and the position, so a misplaced byte shows.
+fn pattern_body(i: usize, len: usize) -> Bytes {
+    (0..len)
+        .map(|j| (i * 31 + j * 7) as u8)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
 /// REQ and REP write to an idle connection from the caller's thread, and hand what the socket
 /// does not take to the connection task. Messages larger than the socket buffers (so the direct
 /// write is partial), multi-frame ones and small ones, in turn: each arrives whole and in order.
@@ -78,19 +86,17 @@ async fn req_rep_direct_writes_keep_messages_whole(endpoint: &str) {
     let ep = rep.bind(endpoint).unwrap();
     let req = ReqSocket::new().unwrap();
     req.connect(&ep).unwrap();
-    let body = |i: usize, len: usize| -> Bytes {
-        (0..len)
-            .map(|j| (i * 31 + j * 7) as u8)
-            .collect::<Vec<u8>>()
-            .into()
-    };
     for i in 0..60 {
         let frames: Vec<Bytes> = match i % 4 {
-            0 => vec![body(i, 8)],
+            0 => vec![pattern_body(i, 8)],
             // More than tcp's largest socket buffers on Linux (4 MiB to send, 6 to receive).
-            1 => vec![body(i, 12 << 20)],
-            2 => vec![body(i, 0), body(i, 300), body(i, 70_000)],
-            _ => vec![body(i, 1 << 20), body(i, 5)],
+            1 => vec![pattern_body(i, 12 << 20)],
+            2 => vec![
+                pattern_body(i, 0),
+                pattern_body(i, 300),
+                pattern_body(i, 70_000),
+            ],
+            _ => vec![pattern_body(i, 1 << 20), pattern_body(i, 5)],
         };
         let request = Message::from_frames(frames.clone());
         within(req.send(request.clone())).await.unwrap();
@@ -98,7 +104,7 @@ async fn req_rep_direct_writes_keep_messages_whole(endpoint: &str) {
         assert_eq!(got, request, "request {i}");
         // The reply is larger than the request, so it too is written partly by the task.
         let mut reply = got.clone();
-        reply.push_back(body(i + 1, 2 << 20));
+        reply.push_back(pattern_body(i + 1, 2 << 20));
         within(rep.send(reply.clone())).await.unwrap();
         assert_eq!(within(req.recv()).await.unwrap(), reply, "reply {i}");
     }
@@ -119,13 +125,6 @@ async fn req_rep_direct_writes_over_ipc() {
 #[tokio::test(flavor = "current_thread")]
 async fn req_rep_direct_writes_on_one_thread() {
     req_rep_direct_writes_keep_messages_whole("tcp://127.0.0.1:0").await;
-}
-
-fn pattern_body(i: usize, len: usize) -> Bytes {
-    (0..len)
-        .map(|j| (i * 31 + j * 7) as u8)
-        .collect::<Vec<u8>>()
-        .into()
 }
 
 /// DEALER/ROUTER and PAIR write directly once they have received since their last send (a
