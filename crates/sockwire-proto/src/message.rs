@@ -63,9 +63,10 @@ impl Message {
     }
     /// A message of one frame.
     pub fn single(frame: impl Into<Bytes>) -> Self {
-        let mut m = Message::new();
-        m.push_back(frame);
-        m
+        Message {
+            frames: smallvec::smallvec![frame.into()],
+            peer: None,
+        }
     }
     /// A message of the given frames, in order.
     pub fn from_frames<I, F>(frames: I) -> Self
@@ -85,6 +86,9 @@ impl Message {
     }
     /// Total body size of all frames, in bytes.
     pub fn size(&self) -> usize {
+        if let [only] = &self.frames[..] {
+            return only.len();
+        }
         self.frames.iter().map(|f| f.len()).sum()
     }
     /// Appends a frame.

@@ -125,7 +125,10 @@ impl Socket {
     /// (a full pipe, no peer yet), up to the send timeout.
     pub async fn send(&self, msg: impl Into<Message>) -> Result<()> {
         self.check_send()?;
-        self.core.send(msg.into()).await
+        match self.core.send_now(msg.into())? {
+            None => Ok(()),
+            Some(msg) => self.core.send_wait(msg).await,
+        }
     }
 
     /// Sends without waiting: [`Error::WouldBlock`] where `send` would wait.
@@ -137,7 +140,10 @@ impl Socket {
     /// Receives the next message, waiting up to the receive timeout.
     pub async fn recv(&self) -> Result<Message> {
         self.check_recv()?;
-        self.core.recv().await
+        match self.core.recv_now()? {
+            Some(m) => Ok(m),
+            None => self.core.recv_wait().await,
+        }
     }
 
     /// Receives without waiting: [`Error::WouldBlock`] when nothing is queued.
@@ -479,14 +485,20 @@ macro_rules! typed_socket {
     };
     (@send true) => {
         /// Sends a message. See [`Socket::send`].
-        pub async fn send(&self, msg: impl Into<Message>) -> Result<()> { self.inner.send(msg).await }
+        ///
+        /// The future is [`Socket::send`]'s own: the typed socket adds no layer of its own.
+        pub fn send(&self, msg: impl Into<Message>) -> impl std::future::Future<Output = Result<()>> + '_ {
+            self.inner.send(msg.into())
+        }
         /// Sends without waiting. See [`Socket::try_send`].
         pub fn try_send(&self, msg: impl Into<Message>) -> Result<()> { self.inner.try_send(msg) }
     };
     (@send false) => {};
     (@recv true) => {
         /// Receives a message. See [`Socket::recv`].
-        pub async fn recv(&self) -> Result<Message> { self.inner.recv().await }
+        pub fn recv(&self) -> impl std::future::Future<Output = Result<Message>> + '_ {
+            self.inner.recv()
+        }
         /// Receives without waiting. See [`Socket::try_recv`].
         pub fn try_recv(&self) -> Result<Message> { self.inner.try_recv() }
         /// Received messages as a stream. See [`Socket::recv_stream`].

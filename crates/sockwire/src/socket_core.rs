@@ -357,16 +357,27 @@ impl Core {
         self.sessions_changed.notify_waiters();
     }
 
-    /// Sends one message, waiting (up to the send timeout) while the socket type says to block.
-    pub(crate) async fn send(self: &Arc<Self>, msg: Message) -> Result<()> {
-        let (timeout, opts) = (self.hot.send_timeout(), self.hot.send_opts());
+    /// One send attempt without waiting: `Ok(None)` when the message went, `Ok(Some(msg))`
+    /// (the message handed back) when the socket type says to wait. The caller's future only
+    /// builds the waiting machinery ([`Core::send_wait`]) in that second case.
+    #[inline]
+    pub(crate) fn send_now(&self, msg: Message) -> Result<Option<Message>> {
         let mut slot = Some(msg);
-        if self.try_send_inner(&mut slot, &opts)? {
-            return Ok(());
+        if self.try_send_inner(&mut slot, &self.hot.send_opts())? {
+            Ok(None)
+        } else {
+            Ok(slot)
         }
+    }
+
+    /// Sends one message that [`Core::send_now`] could not: waits (up to the send timeout)
+    /// while the socket type says to block.
+    pub(crate) async fn send_wait(self: &Arc<Self>, msg: Message) -> Result<()> {
+        let (timeout, opts) = (self.hot.send_timeout(), self.hot.send_opts());
         if timeout == Some(Duration::ZERO) {
             return Err(Error::Timeout { operation: "send" });
         }
+        let mut slot = Some(msg);
         let wait = self
             .writable
             .wait_until(|| match self.try_send_inner(&mut slot, &opts) {
@@ -403,12 +414,23 @@ impl Core {
         Ok(pattern::send(self.kind, &mut st, opts, slot)? == SendOutcome::Sent)
     }
 
+    /// One receive attempt without waiting: `Ok(None)` when nothing is there yet.
+    #[inline]
+    pub(crate) fn recv_now(&self) -> Result<Option<Message>> {
+        self.try_recv_inner(self.hot.xpub_verbose())
+    }
+
     /// Receives one message, waiting up to the receive timeout.
     pub(crate) async fn recv(self: &Arc<Self>) -> Result<Message> {
-        let (timeout, verbose) = (self.hot.recv_timeout(), self.hot.xpub_verbose());
-        if let Some(m) = self.try_recv_inner(verbose)? {
-            return Ok(m);
+        match self.recv_now()? {
+            Some(m) => Ok(m),
+            None => self.recv_wait().await,
         }
+    }
+
+    /// Waits (up to the receive timeout) for a message [`Core::recv_now`] did not find.
+    pub(crate) async fn recv_wait(self: &Arc<Self>) -> Result<Message> {
+        let (timeout, verbose) = (self.hot.recv_timeout(), self.hot.xpub_verbose());
         if timeout == Some(Duration::ZERO) {
             return Err(Error::Timeout { operation: "recv" });
         }
