@@ -320,39 +320,52 @@ impl Pipe {
     /// [`Pipe::try_push`], and with `direct` a message may instead be written to the
     /// connection from the calling thread when the pipe is empty and the connection task has
     /// nothing to write (see [`Pipe::set_direct`]).
+    #[inline]
     pub(crate) fn try_push_direct(&self, item: Item, direct: bool) -> Result<(), Item> {
         if self.closed.load(Ordering::Acquire) {
             return Err(item);
         }
         let mut q = self.lock();
-        if self.hwm != 0 && matches!(item, Item::Msg(_)) && q.items.len() >= self.hwm {
+        let is_msg = matches!(item, Item::Msg(_));
+        if self.hwm != 0 && is_msg && q.items.len() >= self.hwm {
             return Err(item);
         }
         let was_empty = q.items.is_empty();
-        if direct && was_empty && q.writer == Writer::Idle {
-            if let Item::Msg(m) = item {
-                if m.len() <= MAX_DIRECT_FRAMES {
-                    if let Some(socket) = q.direct.clone() {
-                        q.writer = Writer::App;
-                        let epoch = q.epoch;
-                        drop(q);
-                        self.write_direct(&socket, epoch, m);
-                        return Ok(());
-                    }
-                }
-                q.items.push_back(Item::Msg(m));
-            } else {
-                q.items.push_back(item);
-            }
-        } else {
-            q.items.push_back(item);
+        if direct && is_msg && was_empty && q.writer == Writer::Idle && q.direct.is_some() {
+            self.push_or_write(q, item);
+            return Ok(());
         }
+        q.items.push_back(item);
         self.len.store(q.items.len(), Ordering::Release);
         drop(q);
         if was_empty {
             self.reader.notify();
         }
         Ok(())
+    }
+
+    /// The rest of [`Pipe::try_push_direct`] once a direct write is allowed: the pipe is empty
+    /// and its connection task idle. Kept out of line so that queueing stays small.
+    #[inline(never)]
+    fn push_or_write(&self, mut q: MutexGuard<'_, Queue>, item: Item) {
+        if let Item::Msg(m) = item {
+            if m.len() <= MAX_DIRECT_FRAMES {
+                if let Some(socket) = q.direct.clone() {
+                    q.writer = Writer::App;
+                    let epoch = q.epoch;
+                    drop(q);
+                    self.write_direct(&socket, epoch, m);
+                    return;
+                }
+            }
+            q.items.push_back(Item::Msg(m));
+        } else {
+            q.items.push_back(item);
+        }
+        self.len.store(q.items.len(), Ordering::Release);
+        drop(q);
+        // The pipe was empty.
+        self.reader.notify();
     }
 
     /// Moves items from the front of `items` into the pipe while it has room (every item

@@ -123,6 +123,8 @@ pub(crate) struct State {
     /// A message was received since the last send: the next send may be written directly
     /// to an idle connection (see `pattern::send`).
     pub(crate) direct_armed: bool,
+    /// How many slots in `peers` are detached, waiting to be drained (see `pattern::reap`).
+    pub(crate) detached_slots: usize,
 }
 
 impl State {
@@ -135,6 +137,9 @@ impl State {
     /// Removes the slot at `index` and forgets its routing id.
     pub(crate) fn remove_peer_at(&mut self, index: usize) -> PeerSlot {
         let slot = self.peers.remove(index);
+        if slot.detached {
+            self.detached_slots -= 1;
+        }
         pattern::on_peer_removed(self, &slot);
         if self.send_rr > index {
             self.send_rr -= 1;
@@ -195,6 +200,7 @@ impl Core {
                 endpoints: Vec::new(),
                 sessions: HashMap::new(),
                 direct_armed: false,
+                detached_slots: 0,
             }),
             readable: Signal::broadcast(),
             writable: Signal::broadcast(),
@@ -333,6 +339,9 @@ impl Core {
     fn detach_peer(&self, id: PeerId, clear_out: bool) {
         let mut st = self.state();
         if let Some(i) = st.peer_index(id) {
+            if !st.peers[i].detached {
+                st.detached_slots += 1;
+            }
             let slot = &mut st.peers[i];
             slot.active = false;
             slot.detached = true;

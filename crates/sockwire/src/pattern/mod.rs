@@ -192,21 +192,23 @@ pub(crate) fn local_subscription(st: &mut State, topic: Bytes, subscribe: bool) 
 /// the message may be written to an idle connection from this thread (`Pipe::try_push_direct`).
 fn load_balance(st: &mut State, slot: &mut Option<Message>, direct: bool) -> Option<PeerId> {
     let n = st.peers.len();
-    for k in 0..n {
-        let i = (st.send_rr + k) % n;
+    // Indices wrap by comparison, as in `fair_queue_with`.
+    let mut i = if st.send_rr < n { st.send_rr } else { 0 };
+    for _ in 0..n {
+        let next = if i + 1 == n { 0 } else { i + 1 };
         let p = &st.peers[i];
-        if !p.active || !p.out.has_room() {
-            continue;
-        }
-        let msg = slot.take().expect("message present");
-        match p.out.try_push_direct(Item::Msg(msg), direct) {
-            Ok(()) => {
-                st.send_rr = (i + 1) % n;
-                return Some(p.id);
+        if p.active && p.out.has_room() {
+            let msg = slot.take().expect("message present");
+            match p.out.try_push_direct(Item::Msg(msg), direct) {
+                Ok(()) => {
+                    st.send_rr = next;
+                    return Some(p.id);
+                }
+                Err(Item::Msg(m)) => *slot = Some(m),
+                Err(_) => unreachable!("pushed a message"),
             }
-            Err(Item::Msg(m)) => *slot = Some(m),
-            Err(_) => unreachable!("pushed a message"),
         }
+        i = next;
     }
     None
 }
@@ -451,6 +453,9 @@ fn fair_queue(
 
 /// Removes departed peers whose incoming pipes are drained.
 fn reap(st: &mut State) {
+    if st.detached_slots == 0 {
+        return;
+    }
     let mut i = 0;
     while i < st.peers.len() {
         if st.peers[i].detached && st.peers[i].in_is_empty() {
@@ -462,16 +467,32 @@ fn reap(st: &mut State) {
 }
 
 /// One receive, by socket type. `Ok(None)`: nothing to deliver yet.
+#[inline]
 pub(crate) fn recv(
     kind: SocketType,
     st: &mut State,
     xpub_verbose: bool,
 ) -> Result<Option<Message>> {
+    match kind {
+        SocketType::Pull | SocketType::Dealer | SocketType::Pair => Ok(recv_fair(st)),
+        _ => recv_other(kind, st, xpub_verbose),
+    }
+}
+
+/// PULL, DEALER and PAIR: the next message from the next peer that has one. The common
+/// case, kept apart from the other types' bookkeeping.
+fn recv_fair(st: &mut State) -> Option<Message> {
+    let got = fair_queue(st, |_, _| true).map(|(_, m)| m);
+    if got.is_some() {
+        st.direct_armed = true;
+    }
+    reap(st);
+    got
+}
+
+fn recv_other(kind: SocketType, st: &mut State, xpub_verbose: bool) -> Result<Option<Message>> {
     let name = kind.as_str();
     let r = match kind {
-        SocketType::Pull | SocketType::Dealer | SocketType::Pair => {
-            Ok(fair_queue(st, |_, _| true).map(|(_, m)| m))
-        }
         SocketType::Sub | SocketType::XSub => {
             // Filter here too: a peer may ignore our subscriptions (ZMTP 3.0 PUBs, inproc races).
             let r = {
@@ -588,18 +609,20 @@ fn fair_queue_with(
     mut accept: impl FnMut(&PeerSlot, &Message) -> bool,
 ) -> Option<(usize, Message)> {
     let n = peers.len();
-    let mut i = *recv_rr % n.max(1);
+    // Indices wrap by comparison: a division per message costs more than the rest here.
+    let mut i = if *recv_rr < n { *recv_rr } else { 0 };
     for _ in 0..n {
         let p = &mut peers[i];
+        let next = if i + 1 == n { 0 } else { i + 1 };
         while let Some(item) = p.pop_in() {
             if let Item::Msg(m) = item {
                 if accept(p, &m) {
-                    *recv_rr = (i + 1) % n;
+                    *recv_rr = next;
                     return Some((i, m));
                 }
             }
         }
-        i = (i + 1) % n;
+        i = next;
     }
     None
 }
