@@ -1,5 +1,6 @@
-//! The blocking API: the same sockets, driven by a runtime that sockwire owns (like libzmq's
-//! I/O threads), so no async code is needed. Do not call these from inside an async task.
+//! The blocking API: the same sockets, with their connections on sockwire's I/O thread (like
+//! libzmq's), so no async code is needed. Each call waits on the caller's thread. Do not call
+//! these from inside an async task.
 //!
 //! ```no_run
 //! use sockwire::blocking::{RepSocket, ReqSocket};
@@ -25,7 +26,15 @@ use crate::error::Result;
 use crate::monitor::{Monitor, MonitorEvent};
 use crate::options::Options;
 
-fn runtime() -> &'static Runtime {
+/// Where blocking sockets run: sockwire's I/O thread (see [`crate::IoPlacement`]), or, if it
+/// cannot be started, a small multi-thread runtime of their own.
+fn handle() -> Handle {
+    static H: OnceLock<Handle> = OnceLock::new();
+    H.get_or_init(|| crate::io_thread::io_thread().unwrap_or_else(|| fallback().handle().clone()))
+        .clone()
+}
+
+fn fallback() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         let threads = std::thread::available_parallelism()
@@ -39,10 +48,6 @@ fn runtime() -> &'static Runtime {
             .build()
             .expect("cannot start sockwire's I/O runtime")
     })
-}
-
-fn handle() -> Handle {
-    runtime().handle().clone()
 }
 
 /// A blocking socket of any type; see [`crate::Socket`] for the semantics of each call.

@@ -44,16 +44,21 @@
 //!
 //! ## Which runtime
 //!
-//! Sockets run their connection tasks on the tokio runtime they were created on. On a
-//! current-thread runtime (`#[tokio::main(flavor = "current_thread")]`) those tasks share the
-//! application's thread, so a message never crosses threads: that gives the shortest round trips
-//! and the highest small-message rates. On a multi-thread runtime each message crosses to
-//! another core between the application and its connection (and waiting sides wake another
-//! thread), which costs more than the protocol work at small sizes; use it when the work around
-//! the sockets needs the cores. REQ and REP sockets write a message to an idle connection from
-//! the calling thread, as do DEALER, ROUTER and PAIR for a send that follows a receive, so their
-//! round trips cross threads only on the receiving side.
-//! BENCHMARKS.md in the repository measures both runtimes.
+//! A socket's application side (`send`, `recv`) runs wherever it is awaited. Its connection
+//! tasks (one per peer: reads, writes, handshakes, heartbeats) run where [`IoPlacement`] says;
+//! by default:
+//! - on a current-thread runtime (`#[tokio::main(flavor = "current_thread")]`), on that
+//!   runtime: the tasks share the application's thread, so a message never crosses threads.
+//!   That gives the shortest round trips and the highest small-message rates;
+//! - on a multi-thread runtime, on sockwire's own I/O thread (one per process, like libzmq's).
+//!   Messages cross between the application's thread and that one. A dedicated thread wakes up
+//!   far less often than tokio's workers, which hand a busy connection task between them.
+//!   [`IoPlacement::Runtime`] keeps the tasks on the runtime's workers instead, for a process
+//!   with more busy sockets than one thread can serve.
+//!
+//! REQ and REP sockets write a message to an idle connection from the calling thread, as do
+//! DEALER, ROUTER and PAIR for a send that follows a receive. Their round trips therefore cross
+//! threads only on the receiving side. BENCHMARKS.md in the repository measures both runtimes.
 //!
 //! Layers (see `shared/DESIGN.md`): [`socket`] (typed API) over [`pattern`] (routing per type)
 //! over pipes (bounded queues = HWM) over the engine (one task per connection) over transports;
@@ -66,6 +71,7 @@ pub mod blocking;
 mod endpoint;
 mod engine;
 mod error;
+mod io_thread;
 mod monitor;
 mod options;
 pub mod pattern;
@@ -85,6 +91,7 @@ pub use auth::{AllowList, AuthReply, AuthRequest, Authenticator};
 pub use bytes::Bytes;
 pub use endpoint::{Endpoint, Host};
 pub use error::{Error, Result};
+pub use io_thread::IoPlacement;
 pub use monitor::{Monitor, MonitorEvent};
 pub use options::Options;
 pub use socket::{

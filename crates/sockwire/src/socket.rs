@@ -13,6 +13,7 @@ use bytes::Bytes;
 use sockwire_proto::{Message, SocketType};
 
 use crate::error::{Error, Result};
+use crate::io_thread::IoPlacement;
 use crate::monitor::Monitor;
 use crate::options::Options;
 use crate::pattern;
@@ -31,10 +32,17 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// Creates a socket of `kind` on the current tokio runtime.
+    /// Creates a socket of `kind` on the current tokio runtime. Its connection tasks run on
+    /// that runtime when it is a current-thread one, and on sockwire's I/O thread when it is a
+    /// multi-thread one ([`IoPlacement::Auto`]).
     pub fn new(kind: SocketType) -> Result<Socket> {
-        let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
-        Ok(Socket::with_handle(kind, handle))
+        Socket::with_io(kind, IoPlacement::Auto)
+    }
+
+    /// Creates a socket of `kind` whose connection tasks run where `placement` says.
+    pub fn with_io(kind: SocketType, placement: IoPlacement) -> Result<Socket> {
+        let current = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        Ok(Socket::with_handle(kind, placement.resolve(current)))
     }
 
     pub(crate) fn with_handle(kind: SocketType, handle: tokio::runtime::Handle) -> Socket {
@@ -450,9 +458,14 @@ macro_rules! typed_socket {
         }
 
         impl $name {
-            /// Creates the socket on the current tokio runtime.
+            /// Creates the socket on the current tokio runtime. See [`Socket::new`] for where
+            /// its connection tasks run.
             pub fn new() -> Result<Self> {
                 Ok($name { inner: Socket::new($kind)? })
+            }
+            /// Creates the socket with its connection tasks where `placement` says.
+            pub fn with_io(placement: IoPlacement) -> Result<Self> {
+                Ok($name { inner: Socket::with_io($kind, placement)? })
             }
             fn socket(&self) -> &Socket {
                 &self.inner
