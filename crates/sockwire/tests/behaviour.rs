@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use sockwire::{
-    Bytes, DealerSocket, Error, Message, PairSocket, PubSocket, PullSocket, PushSocket, RepSocket,
-    ReqSocket, RouterSocket, SubSocket, XPubSocket, XSubSocket,
+    Bytes, DealerSocket, Error, IoPlacement, Message, PairSocket, PubSocket, PullSocket,
+    PushSocket, RepSocket, ReqSocket, RouterSocket, SubSocket, XPubSocket, XSubSocket,
 };
 use tokio::time::timeout;
 
@@ -68,6 +68,60 @@ async fn req_rep_over_ipc() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn req_rep_over_inproc() {
     req_rep_roundtrip("inproc://req-rep-roundtrip").await;
+}
+
+/// Every placement of the connection tasks, on each side, carries a stream of messages (one of
+/// them larger than a socket buffer) and a few round trips with direct writes.
+/// `endpoint(n)` gives the n-th endpoint to bind.
+async fn every_placement_carries_messages(endpoint: impl Fn(usize) -> String) {
+    use IoPlacement::{Auto, IoThread, Runtime};
+    let pairs = [
+        (Auto, Auto),
+        (Runtime, Runtime),
+        (IoThread, IoThread),
+        (IoThread, Runtime),
+    ];
+    for (k, (a, b)) in pairs.into_iter().enumerate() {
+        let pull = PullSocket::with_io(a).unwrap();
+        let ep = pull.bind(&endpoint(2 * k)).unwrap();
+        let push = PushSocket::with_io(b).unwrap();
+        push.connect(&ep).unwrap();
+        for i in 0..300usize {
+            let len = if i == 150 { 3 << 20 } else { 8 };
+            within(push.send(pattern_body(i, len))).await.unwrap();
+        }
+        for i in 0..300usize {
+            let m = within(pull.recv()).await.unwrap();
+            let len = if i == 150 { 3 << 20 } else { 8 };
+            assert_eq!(
+                m.get(0).unwrap(),
+                &pattern_body(i, len),
+                "{a:?}/{b:?} message {i}"
+            );
+        }
+
+        let rep = RepSocket::with_io(b).unwrap();
+        let ep = rep.bind(&endpoint(2 * k + 1)).unwrap();
+        let req = ReqSocket::with_io(a).unwrap();
+        req.connect(&ep).unwrap();
+        for i in 0..5 {
+            within(req.send(format!("req {i}"))).await.unwrap();
+            let r = within(rep.recv()).await.unwrap();
+            within(rep.send(r)).await.unwrap();
+            assert_eq!(s(&within(req.recv()).await.unwrap(), 0), format!("req {i}"));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_placement_on_a_multi_thread_runtime() {
+    every_placement_carries_messages(|_| "tcp://127.0.0.1:0".to_string()).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_placement_on_a_current_thread_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    every_placement_carries_messages(|n| format!("ipc://{}/p{n}.sock", dir.path().display())).await;
 }
 
 /// A body whose bytes depend on `i` and the position, so a misplaced byte shows.
