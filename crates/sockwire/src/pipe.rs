@@ -344,6 +344,35 @@ impl Pipe {
         Ok(())
     }
 
+    /// [`Pipe::try_push_direct`] for the message in `slot`, taken only when it is queued or
+    /// written: the message moves once, from the caller's slot into the queue, instead of
+    /// through an `Item` argument and back on failure. `false`: full or closed, `slot` intact.
+    #[inline]
+    pub(crate) fn try_push_msg(&self, slot: &mut Option<Message>, direct: bool) -> bool {
+        if self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut q = self.lock();
+        if self.hwm != 0 && q.items.len() >= self.hwm {
+            return false;
+        }
+        let Some(m) = slot.take() else {
+            return false;
+        };
+        let was_empty = q.items.is_empty();
+        if direct && was_empty && q.writer == Writer::Idle && q.direct.is_some() {
+            self.push_or_write(q, Item::Msg(m));
+            return true;
+        }
+        q.items.push_back(Item::Msg(m));
+        self.len.store(q.items.len(), Ordering::Release);
+        drop(q);
+        if was_empty {
+            self.reader.notify();
+        }
+        true
+    }
+
     /// The rest of [`Pipe::try_push_direct`] once a direct write is allowed: the pipe is empty
     /// and its connection task idle. Kept out of line so that queueing stays small.
     #[inline(never)]
@@ -500,6 +529,24 @@ impl Pipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_msg_takes_the_message_only_when_queued() {
+        let p = Pipe::new(1, Signal::single(), Signal::single());
+        let mut slot = Some(Message::from("a"));
+        assert!(p.try_push_msg(&mut slot, false));
+        assert!(slot.is_none());
+        // Full: the message stays with the caller.
+        let mut slot = Some(Message::from("b"));
+        assert!(!p.try_push_msg(&mut slot, false));
+        assert_eq!(slot.as_ref().and_then(|m| m.get(0)).unwrap(), "b");
+        assert!(matches!(p.pop(), Some(Item::Msg(m)) if m.get(0).unwrap() == "a"));
+        // Closed: the same.
+        p.close();
+        assert!(!p.try_push_msg(&mut slot, false));
+        assert!(slot.is_some());
+        assert!(p.is_empty());
+    }
 
     #[test]
     fn hwm_bounds_messages_but_not_subscriptions() {

@@ -197,16 +197,9 @@ fn load_balance(st: &mut State, slot: &mut Option<Message>, direct: bool) -> Opt
     for _ in 0..n {
         let next = if i + 1 == n { 0 } else { i + 1 };
         let p = &st.peers[i];
-        if p.active && p.out.has_room() {
-            let msg = slot.take().expect("message present");
-            match p.out.try_push_direct(Item::Msg(msg), direct) {
-                Ok(()) => {
-                    st.send_rr = next;
-                    return Some(p.id);
-                }
-                Err(Item::Msg(m)) => *slot = Some(m),
-                Err(_) => unreachable!("pushed a message"),
-            }
+        if p.active && p.out.try_push_msg(slot, direct) {
+            st.send_rr = next;
+            return Some(p.id);
         }
         i = next;
     }
