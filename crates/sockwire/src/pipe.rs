@@ -320,28 +320,26 @@ impl Pipe {
     /// [`Pipe::try_push`], and with `direct` a message may instead be written to the
     /// connection from the calling thread when the pipe is empty and the connection task has
     /// nothing to write (see [`Pipe::set_direct`]).
-    #[inline]
     pub(crate) fn try_push_direct(&self, item: Item, direct: bool) -> Result<(), Item> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(item);
-        }
-        let mut q = self.lock();
-        let is_msg = matches!(item, Item::Msg(_));
-        if self.hwm != 0 && is_msg && q.items.len() >= self.hwm {
-            return Err(item);
-        }
-        let was_empty = q.items.is_empty();
-        if direct && is_msg && was_empty && q.writer == Writer::Idle && q.direct.is_some() {
-            self.push_or_write(q, item);
+        let Item::Msg(m) = item else {
+            // Subscriptions and cancellations bypass the HWM.
+            if self.closed.load(Ordering::Acquire) {
+                return Err(item);
+            }
+            let mut q = self.lock();
+            let was_empty = q.items.is_empty();
+            q.items.push_back(item);
+            self.publish(q, was_empty);
             return Ok(());
+        };
+        let mut slot = Some(m);
+        if self.try_push_msg(&mut slot, direct) {
+            Ok(())
+        } else {
+            Err(Item::Msg(
+                slot.expect("a message not queued stays in the slot"),
+            ))
         }
-        q.items.push_back(item);
-        self.len.store(q.items.len(), Ordering::Release);
-        drop(q);
-        if was_empty {
-            self.reader.notify();
-        }
-        Ok(())
     }
 
     /// [`Pipe::try_push_direct`] for the message in `slot`, taken only when it is queued or
@@ -361,40 +359,41 @@ impl Pipe {
         };
         let was_empty = q.items.is_empty();
         if direct && was_empty && q.writer == Writer::Idle && q.direct.is_some() {
-            self.push_or_write(q, Item::Msg(m));
+            self.push_or_write(q, m);
             return true;
         }
         q.items.push_back(Item::Msg(m));
+        self.publish(q, was_empty);
+        true
+    }
+
+    /// After an item was queued under `q`: publishes the length, and wakes the reader when the
+    /// pipe was empty.
+    #[inline]
+    fn publish(&self, q: MutexGuard<'_, Queue>, was_empty: bool) {
         self.len.store(q.items.len(), Ordering::Release);
         drop(q);
         if was_empty {
             self.reader.notify();
         }
-        true
     }
 
-    /// The rest of [`Pipe::try_push_direct`] once a direct write is allowed: the pipe is empty
+    /// The rest of [`Pipe::try_push_msg`] once a direct write is allowed: the pipe is empty
     /// and its connection task idle. Kept out of line so that queueing stays small.
     #[inline(never)]
-    fn push_or_write(&self, mut q: MutexGuard<'_, Queue>, item: Item) {
-        if let Item::Msg(m) = item {
-            if m.len() <= MAX_DIRECT_FRAMES {
-                if let Some(socket) = q.direct.clone() {
-                    q.writer = Writer::App;
-                    let epoch = q.epoch;
-                    drop(q);
-                    self.write_direct(&socket, epoch, m);
-                    return;
-                }
+    fn push_or_write(&self, mut q: MutexGuard<'_, Queue>, m: Message) {
+        if m.len() <= MAX_DIRECT_FRAMES {
+            if let Some(socket) = q.direct.clone() {
+                q.writer = Writer::App;
+                let epoch = q.epoch;
+                drop(q);
+                self.write_direct(&socket, epoch, m);
+                return;
             }
-            q.items.push_back(Item::Msg(m));
-        } else {
-            q.items.push_back(item);
         }
-        self.len.store(q.items.len(), Ordering::Release);
-        drop(q);
+        q.items.push_back(Item::Msg(m));
         // The pipe was empty.
-        self.reader.notify();
+        self.publish(q, true);
     }
 
     /// Moves items from the front of `items` into the pipe while it has room (every item
