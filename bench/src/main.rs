@@ -30,7 +30,7 @@ USAGE: sockwire-bench [OPTIONS]
 OPTIONS:
   --quick               ~30 s run: fewer messages, shorter caps, 1 repetition
   --pin                 run every process under `taskset -c 0` (one core for everything)
-  --reps N              repetitions per cell, medians reported (default 3, quick 1)
+  --reps N              repetitions per cell, medians reported (default 5, quick 1)
   --systems LIST        comma-separated: sockwire,libzmq,omq,zeromq (default all)
   --transports LIST     comma-separated: tcp,ipc,inproc (default all)
   --sizes LIST          throughput sizes in bytes (default 8,64,1024,65536,1048576)
@@ -148,7 +148,7 @@ fn parse_args(args: &[String]) -> Result<Config, String> {
         }
     }
     if cfg.reps == 0 {
-        cfg.reps = if cfg.quick { 1 } else { 3 };
+        cfg.reps = if cfg.quick { 1 } else { 5 };
     }
     Ok(cfg)
 }
@@ -348,7 +348,8 @@ fn run_parent(argv: &[String]) -> Result<(), String> {
     let wall = started.elapsed();
 
     let medians = report::medians(&samples);
-    let tables = report::tables(&medians, &cfg.systems);
+    let mut tables = report::tables(&medians, &cfg.systems);
+    tables.push_str(&report::per_rep_ratios(&samples));
     let mut meta = meta(&cfg, argv);
     meta.push(("wall_seconds".into(), format!("{:.0}", wall.as_secs_f64())));
     println!();

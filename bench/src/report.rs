@@ -330,6 +330,111 @@ pub fn tables(medians: &[Median], systems: &[System]) -> String {
     out
 }
 
+/// How one figure compares: throughput is better higher, latency lower.
+#[derive(Clone, Copy)]
+enum Better {
+    Higher,
+    Lower,
+}
+
+/// A figure of one successful repetition, by workload.
+fn figure(m: &Measure, metric: &str) -> Option<f64> {
+    match (m, metric) {
+        (Measure::Thr { .. }, "msg/s") => m.msgs_per_s(),
+        (Measure::Lat { mean_ns, .. }, "mean") => Some(*mean_ns as f64),
+        (Measure::Lat { p99_ns, .. }, "p99") => Some(*p99_ns as f64),
+        _ => None,
+    }
+}
+
+/// sockwire against the better of libzmq and omq.rs, repetition by repetition: the issue's
+/// acceptance compares medians, but on a noisy machine a median ratio of 0.95x can hide a
+/// cell that sockwire wins in some repetitions and loses in others. Each repetition runs every
+/// system one after the other, so the ratio within one repetition compares figures measured
+/// moments apart. Empty unless sockwire and a peer ran at least twice.
+pub fn per_rep_ratios(samples: &[Sample]) -> String {
+    let peers = [System::Libzmq, System::Omq];
+    let mut reps: BTreeMap<Key, BTreeMap<usize, BTreeMap<usize, f64>>> = BTreeMap::new();
+    let metrics: [(Workload, &str, Better); 3] = [
+        (Workload::Thr, "msg/s", Better::Higher),
+        (Workload::Lat, "mean", Better::Lower),
+        (Workload::Lat, "p99", Better::Lower),
+    ];
+    let mut out = String::new();
+    let mut rows: Vec<String> = Vec::new();
+    for (workload, metric, better) in metrics {
+        reps.clear();
+        for s in samples.iter().filter(|s| s.cell.workload == workload) {
+            let Ok(m) = &s.result else { continue };
+            let Some(x) = figure(m, metric) else { continue };
+            let (w, t, size, sys) = key(s);
+            reps.entry((w, t, size, 0))
+                .or_default()
+                .entry(s.rep)
+                .or_default()
+                .insert(sys, x);
+        }
+        let sys_index = |sys: System| System::ALL.iter().position(|x| *x == sys).unwrap_or(0);
+        for ((_, t, size, _), by_rep) in &reps {
+            let mut ratios: Vec<f64> = Vec::new();
+            for figures in by_rep.values() {
+                let Some(&sw) = figures.get(&sys_index(System::Sockwire)) else {
+                    continue;
+                };
+                let best = peers
+                    .iter()
+                    .filter_map(|p| figures.get(&sys_index(*p)).copied())
+                    .reduce(|a, b| match better {
+                        Better::Higher => a.max(b),
+                        Better::Lower => a.min(b),
+                    });
+                if let Some(best) = best.filter(|b| *b > 0.0) {
+                    ratios.push(sw / best);
+                }
+            }
+            if ratios.len() < 2 {
+                continue;
+            }
+            let wins = ratios
+                .iter()
+                .filter(|r| match better {
+                    Better::Higher => **r >= 1.0,
+                    Better::Lower => **r <= 1.0,
+                })
+                .count();
+            let n = ratios.len();
+            let mid = median(ratios.clone());
+            let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let transport = ["tcp", "ipc", "inproc"].get(*t).copied().unwrap_or("?");
+            let label = match workload {
+                Workload::Thr => "throughput".to_string(),
+                Workload::Lat => format!("latency {metric}"),
+            };
+            rows.push(format!(
+                "| {transport} | {} | {label} | {lo:.2}x | {mid:.2}x | {hi:.2}x | {wins} of {n} |",
+                size_label(*size)
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return out;
+    }
+    out.push_str(
+        "### sockwire / better of libzmq and omq, per repetition (throughput: higher is better; latency: lower)\n\n",
+    );
+    out.push_str(
+        "| transport | size | figure | lowest | median | highest | repetitions sockwire won |\n",
+    );
+    out.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
+    for r in rows {
+        out.push_str(&r);
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
 fn json_str(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
@@ -456,4 +561,57 @@ pub fn csv(medians: &[Median]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::Cell;
+
+    fn thr(system: System, rep: usize, msgs: u64) -> Sample {
+        Sample {
+            cell: Cell {
+                workload: Workload::Thr,
+                system,
+                transport: "tcp",
+                size: 8,
+                count: msgs,
+                warmup: 0,
+            },
+            rep,
+            // `msgs` messages in one second.
+            result: Ok(Measure::Thr {
+                count: msgs,
+                elapsed_ns: 1_000_000_000,
+                cpu_us: 1,
+            }),
+        }
+    }
+
+    #[test]
+    fn per_rep_ratios_compare_with_the_better_peer_of_each_repetition() {
+        let samples = vec![
+            // Rep 0: omq is the better peer; sockwire wins 1.10x.
+            thr(System::Sockwire, 0, 1100),
+            thr(System::Libzmq, 0, 900),
+            thr(System::Omq, 0, 1000),
+            // Rep 1: libzmq is the better peer; sockwire loses 0.80x.
+            thr(System::Sockwire, 1, 800),
+            thr(System::Libzmq, 1, 1000),
+            thr(System::Omq, 1, 500),
+            // Rep 2: a failed sockwire run counts for nothing.
+            Sample {
+                result: Err("boom".into()),
+                ..thr(System::Sockwire, 2, 1)
+            },
+            thr(System::Libzmq, 2, 1000),
+        ];
+        let table = per_rep_ratios(&samples);
+        assert!(
+            table.contains("| tcp | 8 B | throughput | 0.80x | 0.95x | 1.10x | 1 of 2 |"),
+            "{table}"
+        );
+        // One usable repetition is no spread at all: no table.
+        assert_eq!(per_rep_ratios(&samples[..3]), "");
+    }
 }
