@@ -48,6 +48,9 @@ const PUSH_BATCH: usize = 64;
 const ZERO_COPY_MIN: usize = 16 * 1024;
 /// Slices per vectored write at most (Linux takes up to 1024).
 const MAX_IOV: usize = 64;
+/// How long a request/reply connection over ipc keeps polling after it last read or wrote,
+/// instead of sleeping until the kernel wakes it; see [`poll_window`].
+pub(crate) const POLL_WINDOW: std::time::Duration = std::time::Duration::from_micros(50);
 /// What the data phase has to write: whole segments (large frame bodies, shared with the
 /// application's message, and the bytes encoded before them), then the write buffer.
 #[derive(Default)]
@@ -270,6 +273,8 @@ where
     if direct.is_some() {
         out.set_direct(direct);
     }
+    let polls = poll_window(core.kind, endpoint, peer_addr) && conn.frames_in_clear();
+    let _polling = polls.then(|| PollingPeer::new(&core));
     let end = data_phase(
         &core,
         &mut conn,
@@ -281,6 +286,7 @@ where
         &inp,
         &mut initial,
         LargeReads::for_endpoint(endpoint),
+        polls,
     )
     .await;
     out.set_direct(None);
@@ -439,6 +445,43 @@ fn direct_writes(kind: SocketType) -> bool {
     )
 }
 
+/// Whether a connection polls for [`POLL_WINDOW`] after each read and write instead of going
+/// to sleep at once: REQ and REP over ipc, on a machine with more than one CPU for this process.
+///
+/// A round trip over ipc is short enough that the kernel's wake-up of a sleeping thread is most
+/// of it; polling for a moment after each message catches the next one awake. omq.rs does the
+/// same for its REQ/REP sockets over ipc. With one CPU, polling would only keep the peer from
+/// running. The cost is bounded: at most one window of CPU per message exchanged.
+fn poll_window(kind: SocketType, endpoint: &str, peer_addr: &str) -> bool {
+    let same_host = endpoint.starts_with("ipc://")
+        || peer_addr
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| a.ip().is_loopback());
+    matches!(kind, SocketType::Req | SocketType::Rep) && same_host && several_cpus()
+}
+
+/// Counts a polling connection in [`Core::polling_peers`] while it lives.
+struct PollingPeer<'a>(&'a Core);
+
+impl<'a> PollingPeer<'a> {
+    fn new(core: &'a Core) -> Self {
+        core.polling_peers.fetch_add(1, Ordering::Relaxed);
+        PollingPeer(core)
+    }
+}
+
+impl Drop for PollingPeer<'_> {
+    fn drop(&mut self) {
+        self.0.polling_peers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether this process may run on more than one CPU (its affinity mask included).
+fn several_cpus() -> bool {
+    static SEVERAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SEVERAL.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+}
+
 /// What the engine does with a received message, by socket type.
 fn deliverable(kind: SocketType) -> bool {
     !matches!(kind, SocketType::Push | SocketType::Pub)
@@ -456,6 +499,7 @@ async fn data_phase<R, W>(
     inp: &Arc<Pipe>,
     initial: &mut VecDeque<Item>,
     large_reads: LargeReads,
+    polls: bool,
 ) -> Result<(), String>
 where
     R: AsyncRead + Unpin,
@@ -472,6 +516,8 @@ where
     let mut q = OutQueue::default();
     let mut last_large = 0;
     let mut large = LargeBufs::new(&core.spare_read_bytes);
+    // With a poll window: until when the task polls instead of sleeping.
+    let mut poll_until: Option<Instant> = None;
     loop {
         // 1. Hand decoded events to the socket while the pipe has room.
         loop {
@@ -573,6 +619,7 @@ where
             (a, b) => a.or(b),
         };
         let read_limit = size_read_buffer(conn, rbuf, &mut last_large, &mut large, large_reads);
+        let polling = poll_until.is_some_and(|t| Instant::now() < t);
         tokio::select! {
             biased;
             r = write_some(wr, &q, wbuf), if !nothing_to_write => {
@@ -580,7 +627,11 @@ where
                     Ok(0) => return Err("connection closed while writing".into()),
                     Ok(n) => {
                         q.advance(n, wbuf);
-                        conn.handle_sent(Instant::now());
+                        let now = Instant::now();
+                        conn.handle_sent(now);
+                        if polls {
+                            poll_until = Some(now + POLL_WINDOW);
+                        }
                     }
                     Err(e) => return Err(format!("write failed: {e}")),
                 }
@@ -594,7 +645,11 @@ where
                 match r {
                     Ok(0) => read_eof = true,
                     Ok(_) => {
-                        if let Err(e) = conn.handle_input(rbuf, Instant::now()) {
+                        let now = Instant::now();
+                        if polls {
+                            poll_until = Some(now + POLL_WINDOW);
+                        }
+                        if let Err(e) = conn.handle_input(rbuf, now) {
                             let reason = e.to_string();
                             conn.poll_transmit(wbuf);
                             flush_queue_before_close(wr, &mut q, wbuf).await;
@@ -606,6 +661,9 @@ where
             }
             _ = out.reader_signal().notified(), if nothing_to_write => {}
             _ = inp.writer_signal().notified(), if stalled => {}
+            // Last, so that anything ready wins: let the runtime poll the socket without
+            // sleeping, then look again.
+            _ = tokio::task::yield_now(), if polling => std::thread::yield_now(),
             _ = sleep_opt(deadline) => {
                 let now = Instant::now();
                 large.release_idle(now);
@@ -899,6 +957,37 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_request_reply_on_the_same_host_polls() {
+        // With one CPU nothing polls; CI and this machine have two.
+        let on = several_cpus();
+        assert_eq!(
+            poll_window(SocketType::Req, "ipc:///tmp/a.sock", "unix"),
+            on
+        );
+        assert_eq!(
+            poll_window(SocketType::Rep, "tcp://127.0.0.1:5555", "127.0.0.1:40000"),
+            on
+        );
+        assert_eq!(
+            poll_window(SocketType::Rep, "tcp://[::1]:5555", "[::1]:40000"),
+            on
+        );
+        // A peer on another host: its replies take longer than the window.
+        assert!(!poll_window(
+            SocketType::Req,
+            "tcp://10.0.0.2:5555",
+            "10.0.0.2:5555"
+        ));
+        // Streams do not wait for an answer.
+        assert!(!poll_window(SocketType::Push, "ipc:///tmp/a.sock", "unix"));
+        assert!(!poll_window(
+            SocketType::Dealer,
+            "tcp://127.0.0.1:5555",
+            "127.0.0.1:5555"
+        ));
+    }
 
     /// Fills `rbuf` with a "frame" of `len` bytes and hands it out as the application would
     /// get it (a frozen slice of the read buffer).

@@ -174,6 +174,9 @@ pub(crate) struct Core {
     /// Bytes of large read buffers this socket's connections keep for reuse (the engine's
     /// `LargeBufs`), bounded so that many peers cannot make the socket hoard memory.
     pub(crate) spare_read_bytes: AtomicUsize,
+    /// Connections of this socket that poll after each message (see `engine::poll_window`):
+    /// while there are any, a receive that finds nothing polls for the same window too.
+    pub(crate) polling_peers: AtomicUsize,
 }
 
 impl std::fmt::Debug for Core {
@@ -210,6 +213,7 @@ impl Core {
             sessions_changed: Notify::new(),
             cookie_keys: sockwire_proto::CookieKeyRing::new(),
             spare_read_bytes: AtomicUsize::new(0),
+            polling_peers: AtomicUsize::new(0),
         })
     }
 
@@ -443,9 +447,19 @@ impl Core {
         if timeout == Some(Duration::ZERO) {
             return Err(Error::Timeout { operation: "recv" });
         }
+        let started = std::time::Instant::now();
+        if self.polling_peers.load(Ordering::Relaxed) > 0
+            && timeout.map_or(true, |t| t > crate::engine::POLL_WINDOW)
+        {
+            if let Some(r) = self.poll_recv(verbose).await {
+                return r;
+            }
+        }
         let wait = self
             .readable
             .wait_until(|| self.try_recv_inner(verbose).transpose());
+        // The time spent polling counts against the timeout.
+        let timeout = timeout.map(|t| t.saturating_sub(started.elapsed()));
         match timeout {
             None => wait.await,
             Some(t) => match tokio::time::timeout(t, wait).await {
@@ -453,6 +467,23 @@ impl Core {
                 Err(_) => Err(Error::Timeout { operation: "recv" }),
             },
         }
+    }
+
+    /// Looks for a message again and again for [`crate::engine::POLL_WINDOW`] before the caller
+    /// goes to sleep, for a request/reply socket whose connections poll too (see
+    /// `engine::poll_window`): a reply that comes back within the window is taken without a
+    /// wake-up. Between looks it gives up the CPU to any other runnable thread and lets the
+    /// runtime run its other tasks, so a connection task on the same thread still runs.
+    async fn poll_recv(&self, verbose: bool) -> Option<Result<Message>> {
+        let until = std::time::Instant::now() + crate::engine::POLL_WINDOW;
+        while std::time::Instant::now() < until {
+            std::thread::yield_now();
+            tokio::task::yield_now().await;
+            if let Some(r) = self.try_recv_inner(verbose).transpose() {
+                return Some(r);
+            }
+        }
+        None
     }
 
     /// Receives without waiting; `WouldBlock` when nothing is queued.

@@ -169,6 +169,46 @@ async fn req_rep_direct_writes_over_tcp() {
     req_rep_direct_writes_keep_messages_whole("tcp://127.0.0.1:0").await;
 }
 
+/// REQ and REP on one host poll for a moment after each message before they sleep. The poll
+/// must not stretch or cut a receive timeout: a REQ whose reply never comes times out after
+/// its timeout, on both kinds of runtime.
+async fn polling_receive_keeps_its_timeout(endpoint: &str) {
+    let rep = RepSocket::new().unwrap();
+    let ep = rep.bind(endpoint).unwrap();
+    let req = ReqSocket::new().unwrap();
+    req.connect(&ep).unwrap();
+    // One round trip, so both connections have just read and written.
+    within(req.send("ping")).await.unwrap();
+    within(rep.recv()).await.unwrap();
+    within(rep.send("pong")).await.unwrap();
+    assert_eq!(within(req.recv()).await.unwrap().get(0).unwrap(), "pong");
+    // A request REP takes but never answers.
+    let timeout = Duration::from_millis(40);
+    req.set_recv_timeout(Some(timeout));
+    within(req.send("ping")).await.unwrap();
+    within(rep.recv()).await.unwrap();
+    let start = std::time::Instant::now();
+    let err = within(req.recv()).await.unwrap_err();
+    let took = start.elapsed();
+    assert!(matches!(err, sockwire::Error::Timeout { .. }), "{err}");
+    assert!(
+        took >= timeout,
+        "timed out after {took:?}, before {timeout:?}"
+    );
+    assert!(took < Duration::from_secs(2), "timed out after {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_receive_keeps_its_timeout_over_tcp() {
+    polling_receive_keeps_its_timeout("tcp://127.0.0.1:0").await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn polling_receive_keeps_its_timeout_over_ipc() {
+    let dir = tempfile::tempdir().unwrap();
+    polling_receive_keeps_its_timeout(&format!("ipc://{}/t.sock", dir.path().display())).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn req_rep_direct_writes_over_ipc() {
     let dir = tempfile::tempdir().unwrap();
