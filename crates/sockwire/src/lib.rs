@@ -60,6 +60,18 @@
 //! DEALER, ROUTER and PAIR for a send that follows a receive. Their round trips therefore cross
 //! threads only on the receiving side. BENCHMARKS.md in the repository measures both runtimes.
 //!
+//! ## Polling on one host
+//!
+//! A REQ or REP connection to a peer on the same host (ipc, or tcp to a loopback address)
+//! polls for 50 microseconds after it last read or wrote before its task sleeps, and a REQ or
+//! REP `recv` that finds nothing polls for as long before it waits. Between processes on one
+//! host a round trip is a few microseconds of kernel work; waking a sleeping thread costs more
+//! than that, so polling for the answer makes round trips several times shorter (BENCHMARKS.md).
+//! The price is CPU: up to one window per message on the connection's thread and on the
+//! receiving one, and nothing once the exchange stops. Pollers give way to any other runnable
+//! thread between looks, and nothing polls in a process that may use only one CPU. Other
+//! socket types and remote peers never poll.
+//!
 //! Layers (see `shared/DESIGN.md`): [`socket`] (typed API) over [`pattern`] (routing per type)
 //! over pipes (bounded queues = HWM) over the engine (one task per connection) over transports;
 //! every protocol decision lives in the sans-IO `sockwire-proto` crate.
