@@ -48,9 +48,6 @@ const PUSH_BATCH: usize = 64;
 const ZERO_COPY_MIN: usize = 16 * 1024;
 /// Slices per vectored write at most (Linux takes up to 1024).
 const MAX_IOV: usize = 64;
-/// How long a request/reply connection over ipc keeps polling after it last read or wrote,
-/// instead of sleeping until the kernel wakes it; see [`poll_window`].
-pub(crate) const POLL_WINDOW: std::time::Duration = std::time::Duration::from_micros(50);
 /// What the data phase has to write: whole segments (large frame bodies, shared with the
 /// application's message, and the bytes encoded before them), then the write buffer.
 #[derive(Default)]
@@ -273,8 +270,12 @@ where
     if direct.is_some() {
         out.set_direct(direct);
     }
-    let polls = poll_window(core.kind, endpoint, peer_addr) && conn.frames_in_clear();
-    let _polling = polls.then(|| PollingPeer::new(&core));
+    let window = core.options().poll_window;
+    let polls = (!window.is_zero()
+        && poll_window(core.kind, endpoint, peer_addr)
+        && conn.frames_in_clear())
+    .then_some(window);
+    let _polling = polls.map(|_| PollingPeer::new(&core));
     let end = data_phase(
         &core,
         &mut conn,
@@ -445,8 +446,9 @@ fn direct_writes(kind: SocketType) -> bool {
     )
 }
 
-/// Whether a connection polls for [`POLL_WINDOW`] after each read and write instead of going
-/// to sleep at once: REQ and REP over ipc, on a machine with more than one CPU for this process.
+/// Whether a connection polls for the socket's poll window (50 us by default) after each read
+/// and write instead of going to sleep at once: REQ and REP with a peer on the same host (ipc,
+/// or tcp to a loopback address), in a process that may use more than one CPU.
 ///
 /// A round trip over ipc is short enough that the kernel's wake-up of a sleeping thread is most
 /// of it; polling for a moment after each message catches the next one awake. omq.rs does the
@@ -499,7 +501,7 @@ async fn data_phase<R, W>(
     inp: &Arc<Pipe>,
     initial: &mut VecDeque<Item>,
     large_reads: LargeReads,
-    polls: bool,
+    polls: Option<std::time::Duration>,
 ) -> Result<(), String>
 where
     R: AsyncRead + Unpin,
@@ -629,8 +631,8 @@ where
                         q.advance(n, wbuf);
                         let now = Instant::now();
                         conn.handle_sent(now);
-                        if polls {
-                            poll_until = Some(now + POLL_WINDOW);
+                        if let Some(window) = polls {
+                            poll_until = Some(now + window);
                         }
                     }
                     Err(e) => return Err(format!("write failed: {e}")),
@@ -646,8 +648,8 @@ where
                     Ok(0) => read_eof = true,
                     Ok(_) => {
                         let now = Instant::now();
-                        if polls {
-                            poll_until = Some(now + POLL_WINDOW);
+                        if let Some(window) = polls {
+                            poll_until = Some(now + window);
                         }
                         if let Err(e) = conn.handle_input(rbuf, now) {
                             let reason = e.to_string();

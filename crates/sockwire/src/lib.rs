@@ -70,7 +70,8 @@
 //! The price is CPU: up to one window per message on the connection's thread and on the
 //! receiving one, and nothing once the exchange stops. Pollers give way to any other runnable
 //! thread between looks, and nothing polls in a process that may use only one CPU. Other
-//! socket types and remote peers never poll.
+//! socket types and remote peers never poll. `set_poll_window` on a REQ or REP socket changes
+//! the window; `Duration::ZERO` turns polling off.
 //!
 //! Layers (see `shared/DESIGN.md`): [`socket`] (typed API) over [`pattern`] (routing per type)
 //! over pipes (bounded queues = HWM) over the engine (one task per connection) over transports;

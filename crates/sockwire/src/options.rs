@@ -58,6 +58,11 @@ pub struct Options {
     pub router_mandatory: bool,
     /// XPUB: pass every subscription to the application, not only new ones.
     pub xpub_verbose: bool,
+    /// REQ/REP with a peer on the same host (ipc, or tcp to a loopback address): how long a
+    /// connection, and a `recv` that finds nothing, keep polling after the last message before
+    /// they sleep. Default 50 us; zero never polls. Read when a connection starts. Not a libzmq
+    /// option; see the crate docs, "Polling on one host".
+    pub poll_window: Duration,
     /// XPUB: a message sent to each new subscriber when it connects.
     pub xpub_welcome_msg: Option<Bytes>,
     /// Largest number of frames in one received message (beyond libzmq: bounds memory).
@@ -108,6 +113,7 @@ impl Default for Options {
             handshake_ivl: Some(Duration::from_secs(30)),
             router_mandatory: false,
             xpub_verbose: false,
+            poll_window: Duration::from_micros(50),
             xpub_welcome_msg: None,
             max_frames: 65_536,
             max_handshaking: 1024,

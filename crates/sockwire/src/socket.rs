@@ -295,6 +295,12 @@ macro_rules! option_setters {
         pub fn set_heartbeat_timeout(&self, t: Option<Duration>) {
             self.socket().set_options(|o| o.heartbeat_timeout = t)
         }
+        /// REQ/REP with a peer on the same host: how long to keep polling after each message
+        /// before sleeping (default 50 us; `Duration::ZERO` never polls). Affects connections
+        /// made after the call. See the crate docs, "Polling on one host".
+        pub fn set_poll_window(&self, window: Duration) {
+            self.socket().set_options(|o| o.poll_window = window)
+        }
         /// Handshake deadline for new connections (default 30 s).
         pub fn set_handshake_ivl(&self, t: Option<Duration>) {
             self.socket().set_options(|o| o.handshake_ivl = t)
@@ -582,5 +588,49 @@ impl XPubSocket {
     /// See [`Socket::set_xpub_welcome_msg`].
     pub fn set_xpub_welcome_msg(&self, msg: Option<Bytes>) {
         self.inner.set_xpub_welcome_msg(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    /// How many of the socket's connections poll after each message.
+    fn polling(s: &ReqSocket) -> usize {
+        s.inner.core.polling_peers.load(Ordering::Relaxed)
+    }
+
+    /// One REQ/REP round trip over ipc with the REQ's poll window set to `window`; returns
+    /// how many of the REQ's connections polled meanwhile.
+    async fn polling_with(window: Duration) -> usize {
+        let dir = tempfile::tempdir().unwrap();
+        let rep = RepSocket::new().unwrap();
+        let ep = rep
+            .bind(&format!("ipc://{}/w.sock", dir.path().display()))
+            .unwrap();
+        let req = ReqSocket::new().unwrap();
+        req.set_poll_window(window);
+        req.connect(&ep).unwrap();
+        let t = Duration::from_secs(10);
+        tokio::time::timeout(t, req.send("ping"))
+            .await
+            .unwrap()
+            .unwrap();
+        let got = tokio::time::timeout(t, rep.recv()).await.unwrap().unwrap();
+        tokio::time::timeout(t, rep.send(got))
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::timeout(t, req.recv()).await.unwrap().unwrap();
+        // The connection is attached and exchanging: it counts if it polls.
+        polling(&req)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_zero_poll_window_turns_polling_off() {
+        assert_eq!(polling_with(Duration::ZERO).await, 0);
+        let by_default = usize::from(std::thread::available_parallelism().unwrap().get() > 1);
+        assert_eq!(polling_with(Duration::from_micros(50)).await, by_default);
     }
 }

@@ -448,11 +448,12 @@ impl Core {
             return Err(Error::Timeout { operation: "recv" });
         }
         let started = std::time::Instant::now();
-        if self.polling_peers.load(Ordering::Relaxed) > 0
-            && timeout.map_or(true, |t| t > crate::engine::POLL_WINDOW)
-        {
-            if let Some(r) = self.poll_recv(verbose).await {
-                return r;
+        if self.polling_peers.load(Ordering::Relaxed) > 0 {
+            let window = self.options().poll_window;
+            if timeout.map_or(true, |t| t > window) {
+                if let Some(r) = self.poll_recv(window, verbose).await {
+                    return r;
+                }
             }
         }
         let wait = self
@@ -469,13 +470,13 @@ impl Core {
         }
     }
 
-    /// Looks for a message again and again for [`crate::engine::POLL_WINDOW`] before the caller
-    /// goes to sleep, for a request/reply socket whose connections poll too (see
-    /// `engine::poll_window`): a reply that comes back within the window is taken without a
-    /// wake-up. Between looks it gives up the CPU to any other runnable thread and lets the
-    /// runtime run its other tasks, so a connection task on the same thread still runs.
-    async fn poll_recv(&self, verbose: bool) -> Option<Result<Message>> {
-        let until = std::time::Instant::now() + crate::engine::POLL_WINDOW;
+    /// Looks for a message again and again for `window` before the caller goes to sleep, for
+    /// a request/reply socket whose connections poll too (see `engine::poll_window`): a reply
+    /// that comes back within the window is taken without a wake-up. Between looks it gives up
+    /// the CPU to any other runnable thread and lets the runtime run its other tasks, so a
+    /// connection task on the same thread still runs.
+    async fn poll_recv(&self, window: Duration, verbose: bool) -> Option<Result<Message>> {
+        let until = std::time::Instant::now() + window;
         while std::time::Instant::now() < until {
             std::thread::yield_now();
             tokio::task::yield_now().await;
