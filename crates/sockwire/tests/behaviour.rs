@@ -735,13 +735,22 @@ fn blocking_api_needs_no_runtime() {
     let ep = rep.bind("tcp://127.0.0.1:0").unwrap();
     let req = blocking::ReqSocket::new().unwrap();
     req.connect(&ep).unwrap();
+    // Enough round trips that both sides' receives poll (REQ/REP over loopback) and sleep.
     let server = std::thread::spawn(move || {
-        let m = rep.recv().unwrap();
-        rep.send(m).unwrap();
+        for _ in 0..200 {
+            let m = rep.recv().unwrap();
+            rep.send(m).unwrap();
+        }
         rep.close();
     });
-    req.send("hello").unwrap();
-    assert_eq!(s(&req.recv().unwrap(), 0), "hello");
+    for i in 0..200 {
+        req.send(format!("hello {i}")).unwrap();
+        assert_eq!(s(&req.recv().unwrap(), 0), format!("hello {i}"));
+        if i % 50 == 0 {
+            // Longer than the poll window: the next receive sleeps and is woken.
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
     server.join().unwrap();
 }
 
