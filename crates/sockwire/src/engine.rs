@@ -271,10 +271,9 @@ where
         out.set_direct(direct);
     }
     let window = core.options().poll_window;
-    let polls = (!window.is_zero()
-        && poll_window(core.kind, endpoint, peer_addr)
-        && conn.frames_in_clear())
-    .then_some(window);
+    let polls =
+        (!window.is_zero() && may_poll(core.kind, endpoint, peer_addr) && conn.frames_in_clear())
+            .then_some(window);
     let _polling = polls.map(|_| PollingPeer::new(&core));
     let end = data_phase(
         &core,
@@ -454,7 +453,7 @@ fn direct_writes(kind: SocketType) -> bool {
 /// of it; polling for a moment after each message catches the next one awake. omq.rs does the
 /// same for its REQ/REP sockets over ipc. With one CPU, polling would only keep the peer from
 /// running. The cost is bounded: at most one window of CPU per message exchanged.
-fn poll_window(kind: SocketType, endpoint: &str, peer_addr: &str) -> bool {
+fn may_poll(kind: SocketType, endpoint: &str, peer_addr: &str) -> bool {
     let same_host = endpoint.starts_with("ipc://")
         || peer_addr
             .parse::<std::net::SocketAddr>()
@@ -479,7 +478,7 @@ impl Drop for PollingPeer<'_> {
 }
 
 /// Whether this process may run on more than one CPU (its affinity mask included).
-fn several_cpus() -> bool {
+pub(crate) fn several_cpus() -> bool {
     static SEVERAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *SEVERAL.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
 }
@@ -964,27 +963,24 @@ mod tests {
     fn only_request_reply_on_the_same_host_polls() {
         // With one CPU nothing polls; CI and this machine have two.
         let on = several_cpus();
+        assert_eq!(may_poll(SocketType::Req, "ipc:///tmp/a.sock", "unix"), on);
         assert_eq!(
-            poll_window(SocketType::Req, "ipc:///tmp/a.sock", "unix"),
+            may_poll(SocketType::Rep, "tcp://127.0.0.1:5555", "127.0.0.1:40000"),
             on
         );
         assert_eq!(
-            poll_window(SocketType::Rep, "tcp://127.0.0.1:5555", "127.0.0.1:40000"),
-            on
-        );
-        assert_eq!(
-            poll_window(SocketType::Rep, "tcp://[::1]:5555", "[::1]:40000"),
+            may_poll(SocketType::Rep, "tcp://[::1]:5555", "[::1]:40000"),
             on
         );
         // A peer on another host: its replies take longer than the window.
-        assert!(!poll_window(
+        assert!(!may_poll(
             SocketType::Req,
             "tcp://10.0.0.2:5555",
             "10.0.0.2:5555"
         ));
         // Streams do not wait for an answer.
-        assert!(!poll_window(SocketType::Push, "ipc:///tmp/a.sock", "unix"));
-        assert!(!poll_window(
+        assert!(!may_poll(SocketType::Push, "ipc:///tmp/a.sock", "unix"));
+        assert!(!may_poll(
             SocketType::Dealer,
             "tcp://127.0.0.1:5555",
             "127.0.0.1:5555"

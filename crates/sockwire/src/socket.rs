@@ -601,6 +601,14 @@ mod tests {
         s.inner.core.polling_peers.load(Ordering::Relaxed)
     }
 
+    /// Awaits `f`, which must succeed within 10 s.
+    async fn within<T>(f: impl std::future::Future<Output = Result<T>>) -> T {
+        tokio::time::timeout(Duration::from_secs(10), f)
+            .await
+            .expect("in time")
+            .expect("no error")
+    }
+
     /// One REQ/REP round trip over ipc with the REQ's poll window set to `window`; returns
     /// how many of the REQ's connections polled meanwhile.
     async fn polling_with(window: Duration) -> usize {
@@ -612,17 +620,10 @@ mod tests {
         let req = ReqSocket::new().unwrap();
         req.set_poll_window(window);
         req.connect(&ep).unwrap();
-        let t = Duration::from_secs(10);
-        tokio::time::timeout(t, req.send("ping"))
-            .await
-            .unwrap()
-            .unwrap();
-        let got = tokio::time::timeout(t, rep.recv()).await.unwrap().unwrap();
-        tokio::time::timeout(t, rep.send(got))
-            .await
-            .unwrap()
-            .unwrap();
-        tokio::time::timeout(t, req.recv()).await.unwrap().unwrap();
+        within(req.send("ping")).await;
+        let got = within(rep.recv()).await;
+        within(rep.send(got)).await;
+        within(req.recv()).await;
         // The connection is attached and exchanging: it counts if it polls.
         polling(&req)
     }
@@ -630,7 +631,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_zero_poll_window_turns_polling_off() {
         assert_eq!(polling_with(Duration::ZERO).await, 0);
-        let by_default = usize::from(std::thread::available_parallelism().unwrap().get() > 1);
+        let by_default = usize::from(crate::engine::several_cpus());
         assert_eq!(polling_with(Duration::from_micros(50)).await, by_default);
     }
 }

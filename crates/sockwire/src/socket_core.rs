@@ -174,7 +174,7 @@ pub(crate) struct Core {
     /// Bytes of large read buffers this socket's connections keep for reuse (the engine's
     /// `LargeBufs`), bounded so that many peers cannot make the socket hoard memory.
     pub(crate) spare_read_bytes: AtomicUsize,
-    /// Connections of this socket that poll after each message (see `engine::poll_window`):
+    /// Connections of this socket that poll after each message (see `engine::may_poll`):
     /// while there are any, a receive that finds nothing polls for the same window too.
     pub(crate) polling_peers: AtomicUsize,
 }
@@ -471,7 +471,7 @@ impl Core {
     }
 
     /// Looks for a message again and again for `window` before the caller goes to sleep, for
-    /// a request/reply socket whose connections poll too (see `engine::poll_window`): a reply
+    /// a request/reply socket whose connections poll too (see `engine::may_poll`): a reply
     /// that comes back within the window is taken without a wake-up. Between looks it gives up
     /// the CPU to any other runnable thread and lets the runtime run its other tasks, so a
     /// connection task on the same thread still runs.
