@@ -477,6 +477,35 @@ impl Drop for PollingPeer<'_> {
     }
 }
 
+thread_local! {
+    /// When a `recv` polling for a reply last gave way on this thread (see [`app_gives_way`]).
+    static APP_GAVE_WAY: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// How recently an application's poll on this thread must have given way for a connection task
+/// here to skip its own `sched_yield` (a poll's look takes a few microseconds).
+const SHARED_POLL_RECENT: std::time::Duration = std::time::Duration::from_micros(20);
+
+/// Called by a polling `recv` (`Core::poll_recv`) each time it gives up the CPU and is about to
+/// let the runtime run its other tasks.
+///
+/// When a connection task runs on the same thread (a current-thread runtime), the two polls
+/// take turns there: the application's look, then the task's, and so on. Each giving way to
+/// other threads with `sched_yield` once per turn is enough; twice made a round trip over ipc
+/// slower by a quarter (BENCHMARKS.md). A connection task on another thread (sockwire's I/O
+/// thread) never sees this mark and keeps giving way itself, which it must: there, the two
+/// polls share the CPUs with the peer's.
+pub(crate) fn app_gives_way() {
+    APP_GAVE_WAY.with(|c| c.set(Some(Instant::now())));
+}
+
+/// Whether a polling application on this thread gave way a moment ago (see [`app_gives_way`]).
+fn app_gave_way_here() -> bool {
+    APP_GAVE_WAY
+        .with(|c| c.get())
+        .is_some_and(|t| t.elapsed() < SHARED_POLL_RECENT)
+}
+
 /// Whether this process may run on more than one CPU (its affinity mask included).
 pub(crate) fn several_cpus() -> bool {
     static SEVERAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -664,7 +693,11 @@ where
             _ = inp.writer_signal().notified(), if stalled => {}
             // Last, so that anything ready wins: let the runtime poll the socket without
             // sleeping, then look again.
-            _ = tokio::task::yield_now(), if polling => std::thread::yield_now(),
+            _ = tokio::task::yield_now(), if polling => {
+                if !app_gave_way_here() {
+                    std::thread::yield_now();
+                }
+            }
             _ = sleep_opt(deadline) => {
                 let now = Instant::now();
                 large.release_idle(now);
@@ -958,6 +991,19 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_task_skips_its_yield_only_where_the_application_just_gave_way() {
+        // Nothing polled on this thread yet: the task gives way itself.
+        assert!(!app_gave_way_here());
+        app_gives_way();
+        assert!(app_gave_way_here());
+        // Another thread (sockwire's I/O thread, say) does not see the mark.
+        assert!(!std::thread::spawn(app_gave_way_here).join().unwrap());
+        // The mark goes stale: an application that stopped polling no longer covers the task.
+        std::thread::sleep(SHARED_POLL_RECENT * 2);
+        assert!(!app_gave_way_here());
+    }
 
     #[test]
     fn only_request_reply_on_the_same_host_polls() {

@@ -479,6 +479,7 @@ impl Core {
         let until = std::time::Instant::now() + window;
         while std::time::Instant::now() < until {
             std::thread::yield_now();
+            crate::engine::app_gives_way();
             tokio::task::yield_now().await;
             if let Some(r) = self.try_recv_inner(verbose).transpose() {
                 return Some(r);
