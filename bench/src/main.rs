@@ -350,6 +350,7 @@ fn run_parent(argv: &[String]) -> Result<(), String> {
     let medians = report::medians(&samples);
     let mut tables = report::tables(&medians, &cfg.systems);
     tables.push_str(&report::per_rep_ratios(&samples));
+    tables.push_str(&report::targets(&medians));
     let mut meta = meta(&cfg, argv);
     meta.push(("wall_seconds".into(), format!("{:.0}", wall.as_secs_f64())));
     println!();

@@ -435,6 +435,124 @@ pub fn per_rep_ratios(samples: &[Sample]) -> String {
     out
 }
 
+/// One figure of a cell's medians.
+type Figure = fn(&Median) -> f64;
+
+/// Issue 4's acceptance targets, checked against this run's medians: one row per target and
+/// cell, with the figure and "met" or "miss". Targets whose cells did not run are left out;
+/// memory (`idle-peers`) is measured by another program. Latency targets hold for the pinned
+/// and the unpinned run alike, so each run checks its own.
+pub fn targets(medians: &[Median]) -> String {
+    let find = |w: Workload, sys: System, t: &str, size: usize| {
+        medians
+            .iter()
+            .find(|m| m.workload == w && m.system == sys && m.transport == t && m.size == size)
+            .filter(|m| m.ok > 0)
+    };
+    let verdict = |ok: bool| if ok { "met" } else { "**miss**" };
+    let mut rows: Vec<String> = Vec::new();
+    // The better of libzmq and omq.rs for one figure; names the peer.
+    let best_peer =
+        |w: Workload, t: &str, size: usize, f: &dyn Fn(&Median) -> f64, higher: bool| {
+            [System::Libzmq, System::Omq]
+                .into_iter()
+                .filter_map(|p| find(w, p, t, size).map(|m| (p, f(m))))
+                .filter(|(_, x)| x.is_finite() && *x > 0.0)
+                .reduce(|a, b| if (b.1 > a.1) == higher { b } else { a })
+        };
+    for t in ["tcp", "ipc"] {
+        for size in [8, 64, 1024] {
+            let Some(sw) = find(Workload::Thr, System::Sockwire, t, size) else {
+                continue;
+            };
+            let Some((peer, x)) = best_peer(Workload::Thr, t, size, &|m| m.msgs_per_s, true) else {
+                continue;
+            };
+            let r = sw.msgs_per_s / x;
+            rows.push(format!(
+                "| throughput >= 1.0x the better peer | {t} {} | {r:.2}x of {} ({}) | {} |",
+                size_label(size),
+                peer.as_str(),
+                si(x),
+                verdict(r >= 1.0)
+            ));
+        }
+        for size in [65_536, 1 << 20] {
+            let Some(sw) = find(Workload::Thr, System::Sockwire, t, size) else {
+                continue;
+            };
+            let ratio = |p| find(Workload::Thr, p, t, size).map(|m| sw.msgs_per_s / m.msgs_per_s);
+            let (lz, omq) = (ratio(System::Libzmq), ratio(System::Omq));
+            if lz.is_none() && omq.is_none() {
+                continue;
+            }
+            let show = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}x"));
+            let ok = lz.is_none_or(|r| r >= 1.3) && omq.is_none_or(|r| r >= 1.0);
+            rows.push(format!(
+                "| throughput >= 1.3x libzmq and >= 1.0x omq.rs | {t} {} | {} / {} | {} |",
+                size_label(size),
+                show(lz),
+                show(omq),
+                verdict(ok)
+            ));
+        }
+    }
+    for t in ["tcp", "ipc"] {
+        for size in [8, 1024] {
+            let Some(sw) = find(Workload::Lat, System::Sockwire, t, size) else {
+                continue;
+            };
+            let metrics: [(&str, Figure); 2] = [("mean", |m| m.mean_us), ("p99", |m| m.p99_us)];
+            for (name, f) in metrics {
+                let Some((peer, x)) = best_peer(Workload::Lat, t, size, &f, false) else {
+                    continue;
+                };
+                let r = f(sw) / x;
+                rows.push(format!(
+                    "| {name} latency <= 1.0x the better peer | {t} {} | {r:.2}x of {} ({x:.1} us) | {} |",
+                    size_label(size),
+                    peer.as_str(),
+                    verdict(r <= 1.0)
+                ));
+            }
+        }
+    }
+    if let (Some(sw), Some(lz)) = (
+        find(Workload::Thr, System::Sockwire, "tcp", 64),
+        find(Workload::Thr, System::Libzmq, "tcp", 64),
+    ) {
+        let r = sw.cpu_us_per_msg / lz.cpu_us_per_msg;
+        rows.push(format!(
+            "| CPU per message <= libzmq's | tcp 64 B | {r:.2}x ({:.3} against {:.3} us) | {} |",
+            sw.cpu_us_per_msg,
+            lz.cpu_us_per_msg,
+            verdict(r <= 1.0)
+        ));
+    }
+    if let Some(sw) = find(Workload::Thr, System::Sockwire, "inproc", 64) {
+        let lz = find(Workload::Thr, System::Libzmq, "inproc", 64).map_or(0.0, |m| m.msgs_per_s);
+        let goal = lz.max(20e6);
+        rows.push(format!(
+            "| inproc throughput >= max(20 M, libzmq) | inproc 64 B | {} against {} | {} |",
+            si(sw.msgs_per_s),
+            si(goal),
+            verdict(sw.msgs_per_s >= goal)
+        ));
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "### Against issue 4's targets (medians of this run)\n\n| target | cell | sockwire | verdict |\n| --- | --- | --- | --- |\n",
+    );
+    for r in rows {
+        out.push_str(&r);
+        out.push('\n');
+    }
+    out.push('\n');
+    out
+}
+
 fn json_str(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
@@ -613,5 +731,68 @@ mod tests {
         );
         // One usable repetition is no spread at all: no table.
         assert_eq!(per_rep_ratios(&samples[..3]), "");
+    }
+
+    fn median_of(w: Workload, system: System, transport: &'static str, size: usize) -> Median {
+        Median {
+            workload: w,
+            system,
+            transport,
+            size,
+            ok: 1,
+            failed: 0,
+            error: None,
+            msgs_per_s: f64::NAN,
+            cpu_us_per_msg: f64::NAN,
+            mean_us: f64::NAN,
+            p50_us: f64::NAN,
+            p99_us: f64::NAN,
+        }
+    }
+
+    #[test]
+    fn targets_compare_each_cell_with_its_own_bar() {
+        let thr = |system, transport, size, rate: f64, cpu: f64| Median {
+            msgs_per_s: rate,
+            cpu_us_per_msg: cpu,
+            ..median_of(Workload::Thr, system, transport, size)
+        };
+        let lat = |system, mean: f64, p99: f64| Median {
+            mean_us: mean,
+            p99_us: p99,
+            ..median_of(Workload::Lat, system, "ipc", 8)
+        };
+        let medians = vec![
+            // 64 B over tcp: omq.rs is the better peer and sockwire beats it; CPU above libzmq.
+            thr(System::Sockwire, "tcp", 64, 6e6, 0.40),
+            thr(System::Libzmq, "tcp", 64, 4e6, 0.36),
+            thr(System::Omq, "tcp", 64, 5e6, 0.50),
+            // 1 MiB over ipc: 2x libzmq but under omq.rs.
+            thr(System::Sockwire, "ipc", 1 << 20, 5000.0, 1.0),
+            thr(System::Libzmq, "ipc", 1 << 20, 2500.0, 1.0),
+            thr(System::Omq, "ipc", 1 << 20, 5500.0, 1.0),
+            // Round trips: sockwire's mean is better than libzmq's (the better peer), its p99
+            // worse than omq.rs's (the better one there).
+            lat(System::Sockwire, 10.0, 30.0),
+            lat(System::Libzmq, 20.0, 40.0),
+            lat(System::Omq, 25.0, 20.0),
+            // inproc: above libzmq but under 20 M.
+            thr(System::Sockwire, "inproc", 64, 9e6, 0.2),
+            thr(System::Libzmq, "inproc", 64, 5e6, 0.3),
+        ];
+        let t = targets(&medians);
+        for row in [
+            "| throughput >= 1.0x the better peer | tcp 64 B | 1.20x of omq (5.00 M) | met |",
+            "| throughput >= 1.3x libzmq and >= 1.0x omq.rs | ipc 1 MiB | 2.00x / 0.91x | **miss** |",
+            "| mean latency <= 1.0x the better peer | ipc 8 B | 0.50x of libzmq (20.0 us) | met |",
+            "| p99 latency <= 1.0x the better peer | ipc 8 B | 1.50x of omq (20.0 us) | **miss** |",
+            "| CPU per message <= libzmq's | tcp 64 B | 1.11x (0.400 against 0.360 us) | **miss** |",
+            "| inproc throughput >= max(20 M, libzmq) | inproc 64 B | 9.00 M against 20.00 M | **miss** |",
+        ] {
+            assert!(t.contains(row), "missing {row}\n{t}");
+        }
+        // Cells that did not run make no rows.
+        assert!(!t.contains("tcp 8 B"), "{t}");
+        assert_eq!(targets(&[]), "");
     }
 }
