@@ -501,9 +501,12 @@ pub(crate) fn app_gives_way() {
 
 /// Whether a polling application on this thread gave way a moment ago (see [`app_gives_way`]).
 fn app_gave_way_here() -> bool {
-    APP_GAVE_WAY
-        .with(|c| c.get())
-        .is_some_and(|t| t.elapsed() < SHARED_POLL_RECENT)
+    gave_way_recently(APP_GAVE_WAY.with(|c| c.get()), Instant::now())
+}
+
+/// Whether a mark set by [`app_gives_way`] is recent enough at `now`.
+fn gave_way_recently(mark: Option<Instant>, now: Instant) -> bool {
+    mark.is_some_and(|t| now.saturating_duration_since(t) < SHARED_POLL_RECENT)
 }
 
 /// Whether this process may run on more than one CPU (its affinity mask included).
@@ -994,15 +997,22 @@ mod tests {
 
     #[test]
     fn a_connection_task_skips_its_yield_only_where_the_application_just_gave_way() {
+        let mark = || APP_GAVE_WAY.with(|c| c.get());
         // Nothing polled on this thread yet: the task gives way itself.
+        assert!(mark().is_none());
         assert!(!app_gave_way_here());
         app_gives_way();
-        assert!(app_gave_way_here());
+        assert!(mark().is_some());
         // Another thread (sockwire's I/O thread, say) does not see the mark.
-        assert!(!std::thread::spawn(app_gave_way_here).join().unwrap());
-        // The mark goes stale: an application that stopped polling no longer covers the task.
-        std::thread::sleep(SHARED_POLL_RECENT * 2);
-        assert!(!app_gave_way_here());
+        assert!(std::thread::spawn(move || mark().is_none()).join().unwrap());
+        // Recent marks count; a stale one (an application that stopped polling) does not.
+        let t = Instant::now();
+        let us = std::time::Duration::from_micros;
+        assert!(!gave_way_recently(None, t));
+        assert!(gave_way_recently(Some(t), t));
+        assert!(gave_way_recently(Some(t), t + us(19)));
+        assert!(!gave_way_recently(Some(t), t + SHARED_POLL_RECENT));
+        assert!(!gave_way_recently(Some(t), t + us(1000)));
     }
 
     #[test]
