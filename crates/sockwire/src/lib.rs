@@ -69,7 +69,9 @@
 //! than that, so polling for the answer makes round trips several times shorter (BENCHMARKS.md).
 //! The price is CPU: up to one window per message on the connection's thread and on the
 //! receiving one, and nothing once the exchange stops. Pollers give way to any other runnable
-//! thread between looks, and nothing polls in a process that may use only one CPU. Other
+//! thread between looks (once per turn of both where the application and its connection share
+//! a thread, on a current-thread runtime), and nothing polls in a process that may use only
+//! one CPU. Other
 //! socket types and remote peers never poll. `set_poll_window` on a REQ or REP socket changes
 //! the window; `Duration::ZERO` turns polling off.
 //!
