@@ -410,7 +410,12 @@ impl Pipe {
         } else {
             self.hwm.saturating_sub(q.items.len()).min(items.len())
         };
-        q.items.extend(items.drain(..room));
+        if was_empty && room == items.len() {
+            // Everything fits in an empty pipe: trade buffers, as `drain_into` does.
+            std::mem::swap(&mut q.items, items);
+        } else {
+            q.items.extend(items.drain(..room));
+        }
         self.len.store(q.items.len(), Ordering::Release);
         drop(q);
         if was_empty && room > 0 {
@@ -601,6 +606,33 @@ mod tests {
         let mut more: VecDeque<Item> = [Item::Msg(Message::from("d"))].into();
         p.push_from(&mut more);
         assert_eq!(more.len(), 1);
+    }
+
+    #[test]
+    fn a_batch_that_fits_an_empty_pipe_is_taken_whole_and_the_next_one_queues_behind_it() {
+        let p = Pipe::new(3, Signal::single(), Signal::single());
+        fn msgs(ts: &[&'static str]) -> VecDeque<Item> {
+            ts.iter().map(|t| Item::Msg(Message::from(*t))).collect()
+        }
+        let mut first = msgs(&["a", "b"]);
+        p.push_from(&mut first);
+        assert!(first.is_empty());
+        assert_eq!(p.len(), 2);
+        // The batch that came back in exchange is empty and still usable.
+        first.extend(msgs(&["c", "d"]));
+        p.push_from(&mut first);
+        assert_eq!(p.len(), 3);
+        assert_eq!(first.len(), 1);
+        let mut out = VecDeque::new();
+        p.drain_into(10, &mut out);
+        let order: Vec<_> = out
+            .iter()
+            .map(|i| match i {
+                Item::Msg(m) => m.get(0).unwrap().clone(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(order, ["a", "b", "c"]);
     }
 
     #[tokio::test]
