@@ -700,16 +700,17 @@ where
                         if let Some(window) = polls {
                             poll_until = Some(now + window);
                         }
-                        if let Some(window) = large_reads.poll_mid_frame {
-                            if conn.input_hint(rbuf) > READ_CHUNK / 4 {
-                                poll_until = Some(now + window);
-                            }
-                        }
                         if let Err(e) = conn.handle_input(rbuf, now) {
                             let reason = e.to_string();
                             conn.poll_transmit(wbuf);
                             flush_queue_before_close(wr, &mut q, wbuf).await;
                             return Err(reason);
+                        }
+                        // What is left at the front of the buffer is the frame still arriving.
+                        if let Some(window) = large_reads.poll_mid_frame {
+                            if conn.input_hint(rbuf) > READ_CHUNK / 4 {
+                                poll_until = poll_until.max(Some(now + window));
+                            }
                         }
                     }
                     Err(e) => return Err(format!("read failed: {e}")),
@@ -819,7 +820,7 @@ struct LargeReads {
     poll_mid_frame: Option<std::time::Duration>,
 }
 
-/// How long an ipc connection polls for the rest of a large frame (see
+/// How long a connection to a peer on this host polls for the rest of a large frame (see
 /// [`LargeReads::poll_mid_frame`]).
 const MID_FRAME_POLL: std::time::Duration = std::time::Duration::from_micros(20);
 

@@ -74,8 +74,8 @@
 //! one CPU. Other socket types and remote peers never poll, with one exception: any
 //! connection to a peer on this host with more than 64 KiB of a frame still to come polls for
 //! 20 microseconds after each read while the rest arrives, rather than having the sender wake
-//! it for each piece. `set_poll_window` on a REQ or REP socket changes the
-//! window; `Duration::ZERO` turns polling off.
+//! it for each piece. `set_poll_window` on a REQ or REP socket changes the window;
+//! `Duration::ZERO` turns polling off.
 //!
 //! Layers (see `shared/DESIGN.md`): [`socket`] (typed API) over [`pattern`] (routing per type)
 //! over pipes (bounded queues = HWM) over the engine (one task per connection) over transports;
