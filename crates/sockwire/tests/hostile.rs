@@ -1218,6 +1218,45 @@ async fn hostile_f4_large_frame_buffer_grows_with_what_arrives() {
     .await
 }
 
+/// CPU time (user + system) of this whole process so far.
+fn process_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) }, 0);
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_f4_stalled_large_frame_does_not_keep_the_connection_polling() {
+    run(async {
+        // A peer on this host that stops in the middle of a large frame: the connection polls
+        // for a moment after each read of it (the rest is usually on its way), then sleeps.
+        // Over a quiet 400 ms the process must not burn a core.
+        let srv = Server::router(|_| {}).await;
+        let mut good = Good::connect(&srv.ep).await;
+        let mut s = handshaken(srv.addr, SocketType::Dealer).await;
+        let peer = peer_of(&s);
+        srv.handshake_succeeded(&peer).await;
+        let mut header = vec![0x02];
+        header.extend_from_slice(&(8 * MIB as u64).to_be_bytes());
+        s.write_all(&header).await.unwrap();
+        s.write_all(&vec![b'p'; MIB]).await.unwrap();
+        good.bounce().await;
+        let window = Duration::from_millis(400);
+        let before = process_cpu();
+        tokio::time::sleep(window).await;
+        let used = process_cpu() - before;
+        println!("CPU used in {window:?} with a stalled 8 MiB frame: {used:?}");
+        assert!(used < window / 4, "{used:?} of CPU in {window:?}");
+        // The rest arrives later and the message is whole.
+        s.write_all(&vec![b'q'; 7 * MIB]).await.unwrap();
+        srv.wait_delivered(b"pq").await;
+        good.bounce().await;
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_f5_size_over_max_msg_size_refused_before_body() {
     run(async {
