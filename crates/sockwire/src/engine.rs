@@ -48,6 +48,9 @@ const PUSH_BATCH: usize = 64;
 const ZERO_COPY_MIN: usize = 16 * 1024;
 /// Slices per vectored write at most (Linux takes up to 1024).
 const MAX_IOV: usize = 64;
+/// A connection that coalesces (see `data_phase`) gives the application one more moment to
+/// add to a batch smaller than this before writing it.
+const COALESCE_BELOW: usize = 4096;
 /// What the data phase has to write: whole segments (large frame bodies, shared with the
 /// application's message, and the bytes encoded before them), then the write buffer.
 #[derive(Default)]
@@ -275,6 +278,7 @@ where
         (!window.is_zero() && may_poll(core.kind, endpoint, peer_addr) && conn.frames_in_clear())
             .then_some(window);
     let _polling = polls.map(|_| PollingPeer::new(&core));
+    let coalesce = polls.is_none() && crate::io_thread::is_io_thread(&core.handle);
     let end = data_phase(
         &core,
         &mut conn,
@@ -287,6 +291,7 @@ where
         &mut initial,
         LargeReads::for_connection(endpoint, peer_addr),
         polls,
+        coalesce,
     )
     .await;
     out.set_direct(None);
@@ -539,6 +544,7 @@ async fn data_phase<R, W>(
     initial: &mut VecDeque<Item>,
     large_reads: LargeReads,
     polls: Option<std::time::Duration>,
+    coalesce: bool,
 ) -> Result<(), String>
 where
     R: AsyncRead + Unpin,
@@ -558,6 +564,8 @@ where
     // With a poll window: until when the task polls instead of sleeping.
     let mut poll_until: Option<Instant> = None;
     let mut handed_large = false;
+    // The last wait ended with a write.
+    let mut after_write = false;
     loop {
         // 1. Hand decoded events to the socket while the pipe has room.
         loop {
@@ -623,12 +631,34 @@ where
             }
             conn.poll_transmit(wbuf);
         }
+        //
+        // With `coalesce` (the task runs on sockwire's I/O thread, beside the application, and
+        // does not poll for replies): when the pipe runs dry before the batch reaches
+        // `COALESCE_BELOW` bytes, and it had refilled while the last batch was being written,
+        // the application is streaming. The task then gives up the CPU once and looks again
+        // before writing. Without this, a task on a CPU of its own took a few messages at a
+        // time (9-25 per look over ipc at 8 B), making a write and a wake-up of the peer per
+        // handful of messages, and the whole stream ran at half speed (BENCHMARKS.md). A
+        // message sent alone finds nothing written before it and is never held back.
+        let mut took = !batch.is_empty();
+        let mut waited = false;
         while may_write && q.segs_len + wbuf.len() < WRITE_BATCH_BYTES && q.segs.len() < MAX_IOV {
             if batch.is_empty() {
                 out.drain_into(DRAIN_BATCH, &mut batch);
                 if batch.is_empty() {
+                    if coalesce
+                        && after_write
+                        && took
+                        && !waited
+                        && q.segs_len + wbuf.len() < COALESCE_BELOW
+                    {
+                        waited = true;
+                        std::thread::yield_now();
+                        continue;
+                    }
                     break;
                 }
+                took = true;
             }
             while let Some(item) = batch.pop_front() {
                 match item {
@@ -671,6 +701,7 @@ where
         };
         let read_limit = size_read_buffer(conn, rbuf, &mut last_large, &mut large, large_reads);
         let polling = poll_until.is_some_and(|t| Instant::now() < t);
+        after_write = false;
         tokio::select! {
             biased;
             r = write_some(wr, &q, wbuf), if !nothing_to_write => {
@@ -678,6 +709,7 @@ where
                     Ok(0) => return Err("connection closed while writing".into()),
                     Ok(n) => {
                         q.advance(n, wbuf);
+                        after_write = true;
                         let now = Instant::now();
                         conn.handle_sent(now);
                         if let Some(window) = polls {

@@ -54,8 +54,16 @@ impl IoPlacement {
 
 /// The I/O thread's runtime, started on first use; `None` if it could not be started.
 pub(crate) fn io_thread() -> Option<Handle> {
-    static IO: OnceLock<Option<Handle>> = OnceLock::new();
     IO.get_or_init(start).clone()
+}
+
+static IO: OnceLock<Option<Handle>> = OnceLock::new();
+
+/// Whether `handle` is sockwire's I/O thread (which is then already running). Tasks there
+/// run beside the application, never on its thread.
+pub(crate) fn is_io_thread(handle: &Handle) -> bool {
+    IO.get()
+        .is_some_and(|io| io.as_ref().is_some_and(|h| h.id() == handle.id()))
 }
 
 fn start() -> Option<Handle> {
@@ -88,6 +96,7 @@ mod tests {
     async fn auto_keeps_a_current_thread_runtime() {
         let h = IoPlacement::Auto.resolve(Handle::current());
         assert_eq!(h.id(), Handle::current().id());
+        assert!(!is_io_thread(&h));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,6 +106,8 @@ mod tests {
         assert_eq!(h.runtime_flavor(), RuntimeFlavor::CurrentThread);
         // Every socket placed there shares the one thread.
         assert_eq!(h.id(), io_thread().expect("I/O thread").id());
+        assert!(is_io_thread(&h));
+        assert!(!is_io_thread(&Handle::current()));
         // The runtime is driven: a task spawned there runs.
         let (tx, rx) = tokio::sync::oneshot::channel();
         h.spawn(async move {
