@@ -23,6 +23,15 @@ const MAX_DIRECT_FRAMES: usize = 16;
 /// See [`Pipe::crossed_low_water`].
 const MAX_WM_DELTA: usize = 1024;
 
+/// A batch handed to [`Pipe::push_from`] with at least this many items is queued whole
+/// rather than copied item by item; a smaller one is copied. Batch buffers come from the
+/// connection task's decoding loop (at most 64 items), so a queued batch uses at most twice
+/// the memory of its items.
+const MIN_WHOLE_BATCH: usize = 32;
+
+/// Emptied batch buffers a pipe keeps for [`Pipe::push_from`] to hand back.
+const MAX_SPARE_BATCHES: usize = 2;
+
 /// What travels through a pipe.
 #[derive(Debug)]
 pub enum Item {
@@ -51,7 +60,18 @@ enum Writer {
 /// The queue behind a pipe's lock.
 #[derive(Debug)]
 struct Queue {
+    /// The oldest items. Empty only when the whole queue is: `later` moves up when it empties.
     items: VecDeque<Item>,
+    /// Whole batches behind `items`, as [`Pipe::push_from`] received them. Queueing a batch
+    /// moves its buffer instead of copying each item into `items`, and [`Pipe::drain_into`]
+    /// hands it on the same way: received messages are written once, by the connection task,
+    /// and read once, by the application, instead of being copied through a shared buffer
+    /// that both threads touch.
+    later: VecDeque<VecDeque<Item>>,
+    /// Items in `later`.
+    later_len: usize,
+    /// Emptied batch buffers, for [`Pipe::push_from`] to give the caller in exchange.
+    spare: Vec<VecDeque<Item>>,
     writer: Writer,
     /// The connection task found the application writing and waits to be woken.
     engine_waiting: bool,
@@ -59,6 +79,59 @@ struct Queue {
     direct: Option<Arc<DirectSocket>>,
     /// Counts connections ended, so that a direct write that outlives its connection knows.
     epoch: u64,
+}
+
+impl Queue {
+    /// Items queued.
+    fn len(&self) -> usize {
+        self.items.len() + self.later_len
+    }
+
+    /// Whether nothing is queued (`items` is empty only when `later` is too).
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Queues `item` last.
+    fn push_back(&mut self, item: Item) {
+        match self.later.back_mut() {
+            Some(batch) => {
+                batch.push_back(item);
+                self.later_len += 1;
+            }
+            None => self.items.push_back(item),
+        }
+    }
+
+    /// Queues the `items` last, one by one.
+    fn extend(&mut self, items: impl Iterator<Item = Item>) {
+        match self.later.back_mut() {
+            Some(batch) => {
+                let before = batch.len();
+                batch.extend(items);
+                self.later_len += batch.len() - before;
+            }
+            None => self.items.extend(items),
+        }
+    }
+
+    /// Once `items` is empty, moves the next whole batch up in its place.
+    fn settle(&mut self) {
+        if self.items.is_empty() {
+            if let Some(next) = self.later.pop_front() {
+                self.later_len -= next.len();
+                let emptied = std::mem::replace(&mut self.items, next);
+                self.recycle(emptied);
+            }
+        }
+    }
+
+    /// Keeps an emptied buffer for reuse, up to [`MAX_SPARE_BATCHES`].
+    fn recycle(&mut self, buf: VecDeque<Item>) {
+        if buf.capacity() > 0 && self.spare.len() < MAX_SPARE_BATCHES {
+            self.spare.push(buf);
+        }
+    }
 }
 
 /// A connection's socket, for the application's thread to write to while the connection task
@@ -166,6 +239,9 @@ impl Pipe {
         Arc::new(Pipe {
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
+                later: VecDeque::new(),
+                later_len: 0,
+                spare: Vec::new(),
                 writer: Writer::Engine,
                 engine_waiting: false,
                 direct: None,
@@ -201,8 +277,9 @@ impl Pipe {
             // The rest of a message begun on the ended connection means nothing to the next.
             while matches!(q.items.front(), Some(Item::Raw(_))) {
                 q.items.pop_front();
+                q.settle();
             }
-            self.len.store(q.items.len(), Ordering::Release);
+            self.len.store(q.len(), Ordering::Release);
         }
         self.direct_on.store(on, Ordering::Release);
     }
@@ -229,7 +306,7 @@ impl Pipe {
             return;
         }
         let mut q = self.lock();
-        if q.writer == Writer::Engine && q.items.is_empty() {
+        if q.writer == Writer::Engine && q.is_empty() {
             q.writer = Writer::Idle;
         }
     }
@@ -262,7 +339,7 @@ impl Pipe {
             // flight; one not written at all waits for the next connection.
             if written == 0 {
                 q.items.push_front(Item::Msg(m));
-                self.len.store(q.items.len(), Ordering::Release);
+                self.len.store(q.len(), Ordering::Release);
                 drop(q);
                 self.reader.notify();
             }
@@ -292,7 +369,7 @@ impl Pipe {
         q.items.push_front(rest);
         q.writer = Writer::Engine;
         q.engine_waiting = false;
-        self.len.store(q.items.len(), Ordering::Release);
+        self.len.store(q.len(), Ordering::Release);
         drop(q);
         self.reader.notify();
     }
@@ -327,8 +404,8 @@ impl Pipe {
                 return Err(item);
             }
             let mut q = self.lock();
-            let was_empty = q.items.is_empty();
-            q.items.push_back(item);
+            let was_empty = q.is_empty();
+            q.push_back(item);
             self.publish(q, was_empty);
             return Ok(());
         };
@@ -351,18 +428,18 @@ impl Pipe {
             return false;
         }
         let mut q = self.lock();
-        if self.hwm != 0 && q.items.len() >= self.hwm {
+        if self.hwm != 0 && q.len() >= self.hwm {
             return false;
         }
         let Some(m) = slot.take() else {
             return false;
         };
-        let was_empty = q.items.is_empty();
+        let was_empty = q.is_empty();
         if direct && was_empty && q.writer == Writer::Idle && q.direct.is_some() {
             self.push_or_write(q, m);
             return true;
         }
-        q.items.push_back(Item::Msg(m));
+        q.push_back(Item::Msg(m));
         self.publish(q, was_empty);
         true
     }
@@ -371,7 +448,7 @@ impl Pipe {
     /// pipe was empty.
     #[inline]
     fn publish(&self, q: MutexGuard<'_, Queue>, was_empty: bool) {
-        self.len.store(q.items.len(), Ordering::Release);
+        self.len.store(q.len(), Ordering::Release);
         drop(q);
         if was_empty {
             self.reader.notify();
@@ -391,7 +468,7 @@ impl Pipe {
                 return;
             }
         }
-        q.items.push_back(Item::Msg(m));
+        q.push_back(Item::Msg(m));
         // The pipe was empty.
         self.publish(q, true);
     }
@@ -399,24 +476,34 @@ impl Pipe {
     /// Moves items from the front of `items` into the pipe while it has room (every item
     /// counts against the HWM here, subscriptions too), in one lock. Items that do not fit stay
     /// in `items`; nothing moves once the pipe is closed.
+    ///
+    /// When all of `items` fits, the pipe takes the buffer itself (into an empty pipe, or as a
+    /// whole batch of at least [`MIN_WHOLE_BATCH`] behind what is queued) and leaves an empty
+    /// one, with room, in its place.
     pub fn push_from(&self, items: &mut VecDeque<Item>) {
         if items.is_empty() || self.closed.load(Ordering::Acquire) {
             return;
         }
         let mut q = self.lock();
-        let was_empty = q.items.is_empty();
+        let queued = q.len();
+        let was_empty = queued == 0;
         let room = if self.hwm == 0 {
             items.len()
         } else {
-            self.hwm.saturating_sub(q.items.len()).min(items.len())
+            self.hwm.saturating_sub(queued).min(items.len())
         };
         if was_empty && room == items.len() {
             // Everything fits in an empty pipe: trade buffers, as `drain_into` does.
             std::mem::swap(&mut q.items, items);
+        } else if room == items.len() && room >= MIN_WHOLE_BATCH {
+            let spare = q.spare.pop().unwrap_or_default();
+            let batch = std::mem::replace(items, spare);
+            q.later_len += batch.len();
+            q.later.push_back(batch);
         } else {
-            q.items.extend(items.drain(..room));
+            q.extend(items.drain(..room));
         }
-        self.len.store(q.items.len(), Ordering::Release);
+        self.len.store(q.len(), Ordering::Release);
         drop(q);
         if was_empty && room > 0 {
             self.reader.notify();
@@ -436,9 +523,10 @@ impl Pipe {
             return None;
         }
         let mut q = self.lock();
-        let before = q.items.len();
+        let before = q.len();
         let item = q.items.pop_front();
-        self.len.store(q.items.len(), Ordering::Release);
+        q.settle();
+        self.len.store(q.len(), Ordering::Release);
         drop(q);
         if self.crossed_low_water(before, before - usize::from(item.is_some())) {
             self.writer.notify();
@@ -446,22 +534,26 @@ impl Pipe {
         item
     }
 
-    /// Takes up to `max` items in one lock, oldest first.
+    /// Takes up to `max` items in one lock, oldest first, and never past the end of a batch
+    /// queued whole by [`Pipe::push_from`]: at least one item unless the pipe is empty, but
+    /// not everything queued even when `max` would allow it.
     pub fn drain_into(&self, max: usize, out: &mut VecDeque<Item>) {
         if self.len.load(Ordering::Acquire) == 0 {
             return;
         }
         let mut q = self.lock();
-        let before = q.items.len();
-        let n = before.min(max);
-        if n == before && out.is_empty() {
-            // Everything fits: trade buffers (O(1) under the lock) instead of moving the
-            // items one by one while the writer waits for the lock.
+        let before = q.len();
+        let front = q.items.len();
+        let n = front.min(max);
+        if n == front && out.is_empty() {
+            // The whole front batch fits: trade buffers (O(1) under the lock) instead of
+            // moving the items one by one while the writer waits for the lock.
             std::mem::swap(&mut q.items, out);
         } else {
             out.extend(q.items.drain(..n));
         }
-        self.len.store(q.items.len(), Ordering::Release);
+        q.settle();
+        self.len.store(q.len(), Ordering::Release);
         drop(q);
         if self.crossed_low_water(before, before - n) {
             self.writer.notify();
@@ -510,10 +602,17 @@ impl Pipe {
     /// Drops the queued subscriptions and cancellations, keeping messages in order.
     pub(crate) fn drop_subscriptions(&self) {
         let mut q = self.lock();
-        let before = q.items.len();
-        q.items.retain(|i| matches!(i, Item::Msg(_) | Item::Raw(_)));
-        self.len.store(q.items.len(), Ordering::Release);
-        let removed = before != q.items.len();
+        let before = q.len();
+        let keep = |i: &Item| matches!(i, Item::Msg(_) | Item::Raw(_));
+        q.items.retain(keep);
+        for batch in q.later.iter_mut() {
+            batch.retain(keep);
+        }
+        q.later.retain(|b| !b.is_empty());
+        q.later_len = q.later.iter().map(VecDeque::len).sum();
+        q.settle();
+        self.len.store(q.len(), Ordering::Release);
+        let removed = before != q.len();
         drop(q);
         if removed {
             self.writer.notify();
@@ -524,6 +623,8 @@ impl Pipe {
     pub(crate) fn clear(&self) {
         let mut q = self.lock();
         q.items.clear();
+        q.later.clear();
+        q.later_len = 0;
         self.len.store(0, Ordering::Release);
         drop(q);
         self.writer.notify();
@@ -633,6 +734,102 @@ mod tests {
             })
             .collect();
         assert_eq!(order, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_large_batch_behind_queued_items_is_kept_whole_and_handed_on_whole() {
+        let p = Pipe::new(200, Signal::single(), Signal::single());
+        fn msgs(range: std::ops::Range<usize>) -> VecDeque<Item> {
+            range
+                .map(|i| Item::Msg(Message::from(i.to_string())))
+                .collect()
+        }
+        fn names(items: &VecDeque<Item>) -> Vec<String> {
+            items
+                .iter()
+                .map(|i| match i {
+                    Item::Msg(m) => String::from_utf8_lossy(m.get(0).unwrap()).into_owned(),
+                    Item::Sub(t) => format!("sub:{}", String::from_utf8_lossy(t)),
+                    _ => unreachable!(),
+                })
+                .collect()
+        }
+        let mut first = msgs(0..3);
+        p.push_from(&mut first);
+        // A batch of MIN_WHOLE_BATCH items behind queued ones: its buffer is taken as it is.
+        // (With room to spare, as the connection task's buffers have: what is copied behind
+        // it goes into the same buffer.)
+        let mut second = VecDeque::with_capacity(2 * MIN_WHOLE_BATCH);
+        second.extend(msgs(3..3 + MIN_WHOLE_BATCH));
+        let buffer = second.as_slices().0.as_ptr();
+        p.push_from(&mut second);
+        assert!(second.is_empty());
+        // A small one is copied behind it; so is a single message and a subscription.
+        let mut third = msgs(100..102);
+        p.push_from(&mut third);
+        p.try_push(Item::Msg(Message::from("last"))).unwrap();
+        p.try_push(Item::Sub(Bytes::from_static(b"t"))).unwrap();
+        assert_eq!(p.len(), 3 + MIN_WHOLE_BATCH + 4);
+
+        // A drain stops at the end of the front batch, even with room for more.
+        let mut out = VecDeque::new();
+        p.drain_into(usize::MAX, &mut out);
+        assert_eq!(names(&out), ["0", "1", "2"]);
+        let mut next = VecDeque::new();
+        p.drain_into(usize::MAX, &mut next);
+        assert_eq!(next.len(), MIN_WHOLE_BATCH + 4);
+        assert_eq!(
+            next.as_slices().0.as_ptr(),
+            buffer,
+            "the same buffer, not a copy"
+        );
+        let all: Vec<String> = names(&out).into_iter().chain(names(&next)).collect();
+        let expected: Vec<String> = (0..3 + MIN_WHOLE_BATCH)
+            .map(|i| i.to_string())
+            .chain(["100", "101", "last", "sub:t"].map(String::from))
+            .collect();
+        assert_eq!(all, expected);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn whole_batches_count_against_the_hwm_and_are_cleared_with_the_rest() {
+        let p = Pipe::new(2 * MIN_WHOLE_BATCH + 1, Signal::single(), Signal::single());
+        let batch = |n: usize| -> VecDeque<Item> {
+            (0..n)
+                .map(|i| {
+                    if i % 2 == 0 {
+                        Item::Msg(Message::from("m"))
+                    } else {
+                        Item::Sub(Bytes::from_static(b"s"))
+                    }
+                })
+                .collect()
+        };
+        p.push_from(&mut batch(1));
+        p.push_from(&mut batch(MIN_WHOLE_BATCH));
+        // Room for MIN_WHOLE_BATCH more, not MIN_WHOLE_BATCH + 1.
+        let mut third = batch(MIN_WHOLE_BATCH + 1);
+        p.push_from(&mut third);
+        assert_eq!(third.len(), 1);
+        assert_eq!(p.len(), 2 * MIN_WHOLE_BATCH + 1);
+        assert!(p.try_push(Item::Msg(Message::from("x"))).is_err());
+        // Subscriptions go from every batch; the messages stay, in order.
+        p.drop_subscriptions();
+        assert_eq!(p.len(), 1 + MIN_WHOLE_BATCH);
+        let mut out = VecDeque::new();
+        while !p.is_empty() {
+            p.drain_into(usize::MAX, &mut out);
+        }
+        assert_eq!(out.len(), 1 + MIN_WHOLE_BATCH);
+        assert!(out.iter().all(|i| matches!(i, Item::Msg(_))));
+        p.push_from(&mut batch(2));
+        p.push_from(&mut batch(MIN_WHOLE_BATCH));
+        p.clear();
+        assert!(p.is_empty());
+        let mut none = VecDeque::new();
+        p.drain_into(usize::MAX, &mut none);
+        assert!(none.is_empty());
     }
 
     #[tokio::test]

@@ -307,7 +307,9 @@ impl Core {
         }
         if let Some(slot) = st.peer_mut(id) {
             let mut queued = VecDeque::new();
-            slot.out.drain_into(usize::MAX, &mut queued);
+            while !slot.out.is_empty() {
+                slot.out.drain_into(usize::MAX, &mut queued);
+            }
             slot.out.close();
             for item in queued {
                 if let Item::Msg(_) = item {
