@@ -30,7 +30,7 @@ const MAX_WM_DELTA: usize = 1024;
 const MIN_WHOLE_BATCH: usize = 32;
 
 /// Emptied batch buffers a pipe keeps for [`Pipe::push_from`] to hand back.
-const MAX_SPARE_BATCHES: usize = 2;
+const MAX_SPARE_BATCHES: usize = 1;
 
 /// What travels through a pipe.
 #[derive(Debug)]
