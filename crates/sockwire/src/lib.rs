@@ -55,6 +55,10 @@
 //!   far less often than tokio's workers, which hand a busy connection task between them.
 //!   [`IoPlacement::Runtime`] keeps the tasks on the runtime's workers instead, for a process
 //!   with more busy sockets than one thread can serve.
+//!   When the application streams messages faster than such a connection writes them out, the
+//!   connection gives way once before writing a batch smaller than 4 KiB (to its neighbours on
+//!   the I/O thread, or else to the scheduler), so that it writes fewer, larger batches; a
+//!   message sent on its own is never held back.
 //!
 //! REQ and REP sockets write a message to an idle connection from the calling thread, as do
 //! DEALER, ROUTER and PAIR for a send that follows a receive. Their round trips therefore cross
