@@ -37,6 +37,8 @@ const LARGE_FRAME_TRUST: usize = 16;
 const MAX_SPARES: usize = 16;
 /// Bytes of large read buffers all connections of one socket keep for reuse at most.
 const SPARE_BUDGET: usize = 32 * 1024 * 1024;
+/// Buffers made for reuse (see [`LargeBufs`]) come in multiples of this size.
+const SPARE_GRAIN: usize = 64 * 1024;
 /// Spare large buffers are released after this long without a large frame.
 const SPARE_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 /// Items drained from the pipe per lock.
@@ -839,14 +841,27 @@ fn size_read_buffer(
         // frame's first megabyte to make room for its last few bytes.
         return spare.min(READ_CHUNK);
     }
+    // A chunk: in the same buffer when the application has dropped every message in it, else
+    // in one of the earlier chunks it has let go of (see `LargeBufs`), else in a new one. A
+    // receiver that falls behind a stream of small messages otherwise allocated a fresh chunk
+    // for nearly every read, each of its pages faulted in anew (1 M x 1 KiB over ipc: about
+    // 110 k page faults and twice the CPU per message in the receiver; with reuse, 8 k).
     if spare < 4096 {
-        let before = rbuf.as_ptr();
-        rbuf.reserve(READ_CHUNK);
-        if rbuf.as_ptr() != before {
-            large.forget_current();
-        }
+        reserve_chunk(rbuf, large);
     }
     READ_CHUNK
+}
+
+/// Makes room for a read chunk in `rbuf` (see `size_read_buffer`): in place if the buffer is
+/// no longer shared, else through `large`. Every chunk made there has the same size, whatever
+/// is carried over from the last read (up to 64 KiB), so that any earlier chunk fits.
+fn reserve_chunk(rbuf: &mut BytesMut, large: &mut LargeBufs<'_>) {
+    if !rbuf.try_reclaim(READ_CHUNK) {
+        let additional = (READ_CHUNK + SPARE_GRAIN)
+            .saturating_sub(rbuf.len())
+            .max(READ_CHUNK);
+        large.reserve(rbuf, additional);
+    }
 }
 
 /// How a transport reads large frames, chosen per transport by measurement (BENCHMARKS.md,
@@ -896,14 +911,16 @@ impl LargeReads {
     }
 }
 
-/// The read buffers of large frames, kept for the next large frame.
+/// The read buffers of large frames and of read chunks, kept for the next read that needs one.
 ///
-/// A large frame reaches the application as a slice of the buffer it was read into. Once the
-/// application has dropped it, that buffer is referenced only by the empty handle kept here
-/// and can take the next large frame as it is. Without this, every large frame is a fresh
-/// allocation: the allocator hands a freed megabyte back to the kernel and gets it back as
-/// new pages, each faulted in and zeroed as the next read fills it (BENCHMARKS.md measured
-/// nine page faults per 1 MiB message). At most [`MAX_SPARES`] buffers per connection and
+/// A received frame reaches the application as a slice of the buffer it was read into. Once
+/// the application has dropped every frame in it, that buffer is referenced only by the empty
+/// handle kept here and can take the next large frame, or the next chunk of small ones, as it
+/// is. Without this, each is a fresh allocation: the allocator hands a freed buffer back to the
+/// kernel and gets it back as new pages, each faulted in and zeroed as the next read fills it
+/// (BENCHMARKS.md measured nine page faults per 1 MiB message). New buffers are made in
+/// multiples of 64 KiB, so that a chunk with a few bytes carried over still fits an earlier
+/// one. At most [`MAX_SPARES`] buffers per connection and
 /// [`SPARE_BUDGET`] bytes per socket are kept; a buffer the application still holds counts
 /// against both, so the bound covers the worst case. Spares are released after [`SPARE_IDLE`]
 /// without a large frame, so a connection that has gone quiet does not keep them.
@@ -953,17 +970,21 @@ impl<'a> LargeBufs<'a> {
         }
         let want = rbuf.len().saturating_add(additional);
         self.last_used = Some(Instant::now());
+        // The most recently kept first: its memory is the likeliest to be in the cache still.
         let reusable = self
             .spares
             .iter_mut()
-            .position(|(b, size)| *size >= want && b.try_reclaim(want));
+            .rposition(|(b, size)| *size >= want && b.try_reclaim(want));
         let (mut next, size) = match reusable {
             Some(i) => {
-                let (b, size) = self.spares.swap_remove(i);
+                let (b, size) = self.spares.remove(i);
                 self.budget.fetch_sub(size, Ordering::Relaxed);
                 (b, size)
             }
-            None => (BytesMut::with_capacity(want), want),
+            None => {
+                let size = want.next_multiple_of(SPARE_GRAIN);
+                (BytesMut::with_capacity(size), size)
+            }
         };
         next.extend_from_slice(rbuf);
         let mut old = std::mem::replace(rbuf, next);
@@ -972,11 +993,6 @@ impl<'a> LargeBufs<'a> {
             old.clear();
             self.keep(old, old_size);
         }
-    }
-
-    /// The read buffer was replaced elsewhere (a normal chunk): it is not one of ours.
-    fn forget_current(&mut self) {
-        self.current = 0;
     }
 
     fn keep(&mut self, buf: BytesMut, size: usize) {
@@ -1187,6 +1203,48 @@ mod tests {
             0,
             "dropping the spares releases the budget"
         );
+    }
+
+    #[test]
+    fn a_read_chunk_is_reused_once_the_application_drops_its_messages() {
+        let budget = AtomicUsize::new(0);
+        let mut large = LargeBufs::new(&budget);
+        // A full chunk whose last bytes start a frame; the application holds the messages.
+        let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+        rbuf.resize(READ_CHUNK, 7);
+        let held_first = rbuf.split_to(READ_CHUNK - 100).freeze();
+        reserve_chunk(&mut rbuf, &mut large);
+        assert_eq!(
+            &rbuf[..],
+            &[7u8; 100][..],
+            "the start of the frame is carried over"
+        );
+        assert!(rbuf.capacity() - rbuf.len() >= READ_CHUNK);
+        let second = rbuf.as_ptr();
+
+        // The next chunk, with more carried over: the second is still held, so a third is made.
+        rbuf.resize(READ_CHUNK, 7);
+        let held_second = rbuf.split_to(READ_CHUNK - 5000).freeze();
+        reserve_chunk(&mut rbuf, &mut large);
+        let third = rbuf.as_ptr();
+        assert_ne!(third, second);
+
+        // Once the application drops the second chunk's messages, the next chunk goes there,
+        // whatever is carried over.
+        drop(held_second);
+        rbuf.resize(READ_CHUNK, 7);
+        let held_third = rbuf.split_to(READ_CHUNK - 20).freeze();
+        reserve_chunk(&mut rbuf, &mut large);
+        assert_eq!(rbuf.as_ptr(), second);
+        assert_eq!(&rbuf[..], &[7u8; 20][..]);
+
+        // A full chunk nobody shares any more is reused in place.
+        let capacity = rbuf.capacity();
+        rbuf.resize(capacity, 7);
+        drop(rbuf.split());
+        reserve_chunk(&mut rbuf, &mut large);
+        assert_eq!(rbuf.as_ptr(), second);
+        drop((held_first, held_third));
     }
 
     #[test]
