@@ -31,15 +31,15 @@ const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// A large frame's declared size is trusted for an allocation once this fraction (1/16) of
 /// it has arrived; see `size_read_buffer`.
 const LARGE_FRAME_TRUST: usize = 16;
-/// Large read buffers kept for reuse per connection at most; see [`LargeBufs`]. With 4, a
+/// Read buffers kept for reuse per connection at most; see [`LargeBufs`]. With 4, a
 /// receiving application on another thread often still held them all (3000 x 1 MiB over ipc:
 /// 10-14 k page faults; with 16, 2-3 k).
 const MAX_SPARES: usize = 16;
-/// Bytes of large read buffers all connections of one socket keep for reuse at most.
+/// Bytes of read buffers all connections of one socket keep for reuse at most.
 const SPARE_BUDGET: usize = 32 * 1024 * 1024;
 /// Buffers made for reuse (see [`LargeBufs`]) come in multiples of this size.
 const SPARE_GRAIN: usize = 64 * 1024;
-/// Spare large buffers are released after this long without a large frame.
+/// Spare buffers are released after this long without a new buffer needed.
 const SPARE_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 /// Items drained from the pipe per lock.
 const DRAIN_BATCH: usize = 256;
@@ -656,8 +656,8 @@ where
         // With `coalesce` (the task runs on sockwire's I/O thread, beside the application, and
         // does not poll for replies): when the pipe runs dry before the batch reaches
         // `COALESCE_BELOW` bytes, and it had refilled while the last batch was being written,
-        // the application is streaming. The task then gives up the CPU once and looks again
-        // before writing. Without this, a task on a CPU of its own took a few messages at a
+        // the application is streaming. The task then gives way once (to its neighbours on
+        // the thread, else to the scheduler) and looks again before writing. Without this, a task on a CPU of its own took a few messages at a
         // time (9-25 per look over ipc at 8 B), making a write and a wake-up of the peer per
         // handful of messages, and the whole stream ran at half speed (BENCHMARKS.md). A
         // message sent alone finds nothing written before it and is never held back.
@@ -844,8 +844,8 @@ fn size_read_buffer(
     // A chunk: in the same buffer when the application has dropped every message in it, else
     // in one of the earlier chunks it has let go of (see `LargeBufs`), else in a new one. A
     // receiver that falls behind a stream of small messages otherwise allocated a fresh chunk
-    // for nearly every read, each of its pages faulted in anew (1 M x 1 KiB over ipc: about
-    // 110 k page faults and twice the CPU per message in the receiver; with reuse, 8 k).
+    // for nearly every read, each of its pages faulted in anew (1 M x 1 KiB over ipc: up to
+    // 118 k page faults and twice the CPU per message in the receiver; with reuse, under 1 k).
     if spare < 4096 {
         reserve_chunk(rbuf, large);
     }
@@ -923,7 +923,7 @@ impl LargeReads {
 /// one. At most [`MAX_SPARES`] buffers per connection and
 /// [`SPARE_BUDGET`] bytes per socket are kept; a buffer the application still holds counts
 /// against both, so the bound covers the worst case. Spares are released after [`SPARE_IDLE`]
-/// without a large frame, so a connection that has gone quiet does not keep them.
+/// without a new buffer needed, so a connection that has gone quiet does not keep them.
 struct LargeBufs<'a> {
     /// The allocation size behind the read buffer if it was made here, else 0.
     current: usize,
