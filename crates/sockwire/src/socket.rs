@@ -259,6 +259,16 @@ macro_rules! option_setters {
         pub fn set_tcp_keepalive(&self, on: Option<bool>) {
             self.socket().set_options(|o| o.tcp_keepalive = on)
         }
+        /// Kernel send buffer of new tcp and ipc connections, in bytes (`ZMQ_SNDBUF`; `None`
+        /// = tcp autotuning, ipc [`IPC_DEFAULT_BUFFER`](crate::IPC_DEFAULT_BUFFER)).
+        pub fn set_send_buffer(&self, bytes: Option<usize>) {
+            self.socket().set_options(|o| o.send_buffer = bytes)
+        }
+        /// Kernel receive buffer of new tcp and ipc connections, in bytes (`ZMQ_RCVBUF`;
+        /// `None` as for `set_send_buffer`).
+        pub fn set_recv_buffer(&self, bytes: Option<usize>) {
+            self.socket().set_options(|o| o.recv_buffer = bytes)
+        }
         /// Queue messages only for completed connections (`ZMQ_IMMEDIATE`).
         pub fn set_immediate(&self, on: bool) {
             self.socket().set_options(|o| o.immediate = on)

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use tokio::net::{UnixListener, UnixStream};
 
+use super::Tuning;
 use crate::error::{Error, Result};
+use crate::options::IPC_DEFAULT_BUFFER;
 
 /// sun_path holds 108 bytes including the terminating NUL.
 const MAX_PATH: usize = 107;
@@ -72,22 +74,84 @@ pub(crate) fn bind(given: &str, path: &Path) -> Result<(UnixListener, String, Op
     ))
 }
 
-pub(crate) async fn accept(listener: &UnixListener) -> std::io::Result<(UnixStream, String)> {
+/// Kernel buffers of a new ipc connection: the ones the options give, else
+/// [`IPC_DEFAULT_BUFFER`].
+fn tune<S: std::os::fd::AsFd>(s: &S, tuning: Tuning) {
+    tuning.apply_buffers(socket2::SockRef::from(s), Some(IPC_DEFAULT_BUFFER));
+}
+
+pub(crate) async fn accept(
+    listener: &UnixListener,
+    tuning: Tuning,
+) -> std::io::Result<(UnixStream, String)> {
     let (s, _) = listener.accept().await?;
+    tune(&s, tuning);
     Ok((s, "unix".to_string()))
 }
 
-pub(crate) async fn connect(path: &Path) -> std::io::Result<(UnixStream, String)> {
+pub(crate) async fn connect(path: &Path, tuning: Tuning) -> std::io::Result<(UnixStream, String)> {
     if let Some(name) = abstract_name(path) {
         use std::os::linux::net::SocketAddrExt;
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
         let s = std::os::unix::net::UnixStream::connect_addr(&addr)?;
         s.set_nonblocking(true)?;
+        tune(&s, tuning);
         return Ok((
             UnixStream::from_std(s)?,
             format!("ipc://{}", path.display()),
         ));
     }
     let s = UnixStream::connect(path).await?;
+    tune(&s, tuning);
     Ok((s, format!("ipc://{}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tuning(send_buffer: Option<usize>, recv_buffer: Option<usize>) -> Tuning {
+        Tuning {
+            keepalive: None,
+            send_buffer,
+            recv_buffer,
+        }
+    }
+
+    /// Both ends of one ipc connection made with `t`: (accepted, connected).
+    async fn pair(t: Tuning) -> (UnixStream, UnixStream) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let (listener, _, _) = bind("ipc://test", &path).unwrap();
+        let (connected, accepted) = tokio::join!(connect(&path, t), accept(&listener, t));
+        (accepted.unwrap().0, connected.unwrap().0)
+    }
+
+    fn buffers(s: &UnixStream) -> (usize, usize) {
+        let r = socket2::SockRef::from(s);
+        (r.send_buffer_size().unwrap(), r.recv_buffer_size().unwrap())
+    }
+
+    #[tokio::test]
+    async fn ipc_connections_get_the_buffers_the_options_give() {
+        // Linux doubles what is asked (for its bookkeeping) and reports that.
+        let (a, c) = pair(tuning(Some(64 << 10), Some(96 << 10))).await;
+        for s in [&a, &c] {
+            assert_eq!(buffers(s), (128 << 10, 192 << 10));
+        }
+    }
+
+    #[tokio::test]
+    async fn ipc_connections_default_to_larger_buffers_than_the_kernel() {
+        let (plain, _) = std::os::unix::net::UnixStream::pair().unwrap();
+        let r = socket2::SockRef::from(&plain);
+        let kernel = (r.send_buffer_size().unwrap(), r.recv_buffer_size().unwrap());
+        let (a, c) = pair(tuning(None, None)).await;
+        for s in [&a, &c] {
+            let (snd, rcv) = buffers(s);
+            // The kernel caps the 2 MiB asked for at its maximum, which may be small; it is
+            // still more than its default unless the maximum is below the default.
+            assert!(snd > kernel.0 && rcv >= kernel.1, "{snd} {rcv} {kernel:?}");
+        }
+    }
 }

@@ -25,6 +25,36 @@ use crate::monitor::MonitorEvent;
 use crate::pipe::DirectSocket;
 use crate::socket_core::{Core, EndpointEntry, EndpointKind, PeerSlot};
 
+/// What a new tcp or ipc connection is set up with, taken from the socket's options.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tuning {
+    pub(crate) keepalive: Option<bool>,
+    pub(crate) send_buffer: Option<usize>,
+    pub(crate) recv_buffer: Option<usize>,
+}
+
+impl Tuning {
+    fn of(core: &Core) -> Tuning {
+        let o = core.options();
+        Tuning {
+            keepalive: o.tcp_keepalive,
+            send_buffer: o.send_buffer,
+            recv_buffer: o.recv_buffer,
+        }
+    }
+
+    /// Sets the kernel buffers that are given, else `default` (when there is one). A size the
+    /// kernel refuses leaves its default: the connection works either way.
+    pub(crate) fn apply_buffers(&self, s: socket2::SockRef<'_>, default: Option<usize>) {
+        if let Some(n) = self.send_buffer.or(default) {
+            let _ = s.set_send_buffer_size(n);
+        }
+        if let Some(n) = self.recv_buffer.or(default) {
+            let _ = s.set_recv_buffer_size(n);
+        }
+    }
+}
+
 /// A connected byte stream of any transport.
 pub(crate) trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> ByteStream for T {}
@@ -38,7 +68,7 @@ pub(crate) fn bind(core: &Arc<Core>, given: &str) -> Result<String> {
         Endpoint::Tcp { host, port } => {
             let (listener, resolved, dup) = tcp::bind(given, &host, port)?;
             let listener = Arc::new(listener);
-            let keepalive = core.options().tcp_keepalive;
+            let tuning = Tuning::of(core);
             start_listener(
                 core,
                 ep_id,
@@ -50,7 +80,7 @@ pub(crate) fn bind(core: &Arc<Core>, given: &str) -> Result<String> {
                 },
                 move || {
                     let l = listener.clone();
-                    async move { tcp::accept(&l, keepalive).await }
+                    async move { tcp::accept(&l, tuning).await }
                 },
             );
             Ok(resolved)
@@ -58,6 +88,7 @@ pub(crate) fn bind(core: &Arc<Core>, given: &str) -> Result<String> {
         Endpoint::Ipc(path) => {
             let (listener, resolved, file) = ipc::bind(given, &path)?;
             let listener = Arc::new(listener);
+            let tuning = Tuning::of(core);
             start_listener(
                 core,
                 ep_id,
@@ -69,7 +100,7 @@ pub(crate) fn bind(core: &Arc<Core>, given: &str) -> Result<String> {
                 },
                 move || {
                     let l = listener.clone();
-                    async move { ipc::accept(&l).await }
+                    async move { ipc::accept(&l, tuning).await }
                 },
             );
             Ok(resolved)
@@ -271,14 +302,13 @@ async fn dial_loop(core: &Arc<Core>, ep: &Endpoint, given: &str, pre: PrePipes) 
         }
         let attempt = async {
             match ep {
-                Endpoint::Tcp { host, port } => {
-                    let keepalive = { core.options().tcp_keepalive };
-                    tcp::connect(host, *port, keepalive).await.map(|(s, p)| {
+                Endpoint::Tcp { host, port } => tcp::connect(host, *port, Tuning::of(core))
+                    .await
+                    .map(|(s, p)| {
                         let (s, d) = Revoking::wrap(s);
                         (Box::new(s) as Box<dyn ByteStreamDyn>, p, d)
-                    })
-                }
-                Endpoint::Ipc(path) => ipc::connect(path).await.map(|(s, p)| {
+                    }),
+                Endpoint::Ipc(path) => ipc::connect(path, Tuning::of(core)).await.map(|(s, p)| {
                     let (s, d) = Revoking::wrap(s);
                     (Box::new(s) as Box<dyn ByteStreamDyn>, p, d)
                 }),

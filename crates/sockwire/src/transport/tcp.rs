@@ -5,7 +5,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+use super::Tuning;
 
 use crate::endpoint::Host;
 use crate::error::{Error, Result};
@@ -65,11 +67,12 @@ pub(crate) fn bind(given: &str, host: &Host, port: u16) -> Result<(TcpListener, 
 /// Accepts one connection and sets it up.
 pub(crate) async fn accept(
     listener: &TcpListener,
-    keepalive: Option<bool>,
+    tuning: Tuning,
 ) -> std::io::Result<(TcpStream, String)> {
     let (s, peer) = listener.accept().await?;
     let _ = s.set_nodelay(true);
-    set_keepalive(&s, keepalive);
+    set_keepalive(&s, tuning.keepalive);
+    tuning.apply_buffers(SockRef::from(&s), None);
     Ok((s, peer.to_string()))
 }
 
@@ -87,7 +90,7 @@ fn set_keepalive(s: &TcpStream, keepalive: Option<bool>) {
 pub(crate) async fn connect(
     host: &Host,
     port: u16,
-    keepalive: Option<bool>,
+    tuning: Tuning,
 ) -> std::io::Result<(TcpStream, String)> {
     let addrs: Vec<SocketAddr> = match host {
         Host::Ip(ip) => vec![SocketAddr::new(*ip, port)],
@@ -101,22 +104,52 @@ pub(crate) async fn connect(
     };
     let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address found");
     for a in addrs {
-        match TcpStream::connect(a).await {
+        match connect_one(a, tuning).await {
             Ok(s) => {
                 let _ = s.set_nodelay(true);
-                if let Some(on) = keepalive {
-                    let sr = SockRef::from(&s);
-                    let _ = sr.set_keepalive(on);
-                    if on {
-                        let _ = sr.set_tcp_keepalive(
-                            &TcpKeepalive::new().with_time(Duration::from_secs(60)),
-                        );
-                    }
-                }
+                set_keepalive(&s, tuning.keepalive);
                 return Ok((s, a.to_string()));
             }
             Err(e) => last = e,
         }
     }
     Err(last)
+}
+
+/// One connect attempt, with the kernel buffers set before the handshake (the receive buffer
+/// bounds the window scale the SYN announces).
+async fn connect_one(a: SocketAddr, tuning: Tuning) -> std::io::Result<TcpStream> {
+    let s = if a.is_ipv6() {
+        TcpSocket::new_v6()?
+    } else {
+        TcpSocket::new_v4()?
+    };
+    tuning.apply_buffers(SockRef::from(&s), None);
+    s.connect(a).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn tcp_connections_get_the_buffers_the_options_give() {
+        let t = Tuning {
+            keepalive: None,
+            send_buffer: Some(64 << 10),
+            recv_buffer: Some(96 << 10),
+        };
+        let (listener, ep, _dup) =
+            bind("tcp://127.0.0.1:0", &Host::Ip([127, 0, 0, 1].into()), 0).expect("bind");
+        let port: u16 = ep.rsplit(':').next().unwrap().parse().unwrap();
+        let host = Host::Ip([127, 0, 0, 1].into());
+        let (connected, accepted) = tokio::join!(connect(&host, port, t), accept(&listener, t));
+        for s in [&accepted.unwrap().0, &connected.unwrap().0] {
+            let r = SockRef::from(s);
+            // Linux doubles what is asked and reports that.
+            assert_eq!(r.send_buffer_size().unwrap(), 128 << 10);
+            assert_eq!(r.recv_buffer_size().unwrap(), 192 << 10);
+            assert!(r.nodelay().unwrap());
+        }
+    }
 }
