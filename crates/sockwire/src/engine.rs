@@ -271,6 +271,9 @@ where
     });
 
     let mut initial: VecDeque<Item> = core.initial_items(&out).into();
+    let grow_send_buffer = direct
+        .clone()
+        .filter(|_| endpoint.starts_with("ipc://") && core.options().send_buffer.is_none());
     let direct = direct.filter(|_| direct_writes(core.kind) && conn.frames_in_clear());
     if direct.is_some() {
         out.set_direct(direct);
@@ -294,6 +297,7 @@ where
         LargeReads::for_connection(endpoint, peer_addr),
         polls,
         coalesce,
+        grow_send_buffer,
     )
     .await;
     out.set_direct(None);
@@ -566,6 +570,7 @@ async fn data_phase<R, W>(
     large_reads: LargeReads,
     polls: Option<std::time::Duration>,
     coalesce: bool,
+    mut grow_send_buffer: Option<Arc<DirectSocket>>,
 ) -> Result<(), String>
 where
     R: AsyncRead + Unpin,
@@ -587,6 +592,8 @@ where
     let mut handed_large = false;
     // The last wait ended with a write.
     let mut after_write = false;
+    // Messages encoded, and their bytes, while the send buffer may still grow.
+    let mut small = SmallStream::default();
     loop {
         // 1. Hand decoded events to the socket while the pipe has room.
         loop {
@@ -685,6 +692,9 @@ where
             while let Some(item) = batch.pop_front() {
                 match item {
                     Item::Msg(m) => {
+                        if grow_send_buffer.is_some() {
+                            small.count(m.size());
+                        }
                         conn.encode_message_with(&m, wbuf, ZERO_COPY_MIN, |w, b| q.push_big(w, b))
                     }
                     Item::Sub(t) => conn.encode_subscription(&t, true, wbuf),
@@ -726,7 +736,20 @@ where
         after_write = false;
         tokio::select! {
             biased;
-            r = write_some(wr, &q, wbuf), if !nothing_to_write => {
+            r = async {
+                let mut w = std::pin::pin!(write_some(wr, &q, wbuf));
+                std::future::poll_fn(|cx| {
+                    let p = std::future::Future::poll(w.as_mut(), cx);
+                    // The kernel's buffer is full. Growing it wakes this write again.
+                    if p.is_pending() && small.is_stream() {
+                        if let Some(s) = grow_send_buffer.take() {
+                            s.set_send_buffer(crate::options::IPC_STREAM_BUFFER);
+                        }
+                    }
+                    p
+                })
+                .await
+            }, if !nothing_to_write => {
                 match r {
                     Ok(0) => return Err("connection closed while writing".into()),
                     Ok(n) => {
@@ -861,6 +884,31 @@ fn reserve_chunk(rbuf: &mut BytesMut, large: &mut LargeBufs<'_>) {
             .saturating_sub(rbuf.len())
             .max(READ_CHUNK);
         large.reserve(rbuf, additional);
+    }
+}
+
+/// What an ipc connection has written so far, to tell a stream of small messages (see
+/// [`IPC_STREAM_BUFFER`](crate::IPC_STREAM_BUFFER)): its send buffer grows when a write has to
+/// wait for room and these say the messages are small.
+#[derive(Default)]
+struct SmallStream {
+    messages: u64,
+    bytes: u64,
+}
+
+impl SmallStream {
+    /// Below this average size a stream counts as small.
+    const AVERAGE_BELOW: u64 = 16 << 10;
+    /// Messages written before the average means anything.
+    const AT_LEAST: u64 = 64;
+
+    fn count(&mut self, size: usize) {
+        self.messages += 1;
+        self.bytes = self.bytes.saturating_add(size as u64);
+    }
+
+    fn is_stream(&self) -> bool {
+        self.messages >= Self::AT_LEAST && self.bytes < self.messages * Self::AVERAGE_BELOW
     }
 }
 

@@ -114,7 +114,7 @@ pub use endpoint::{Endpoint, Host};
 pub use error::{Error, Result};
 pub use io_thread::IoPlacement;
 pub use monitor::{Monitor, MonitorEvent};
-pub use options::{Options, IPC_DEFAULT_BUFFER};
+pub use options::{Options, IPC_STREAM_BUFFER};
 pub use socket::{
     DealerSocket, PairSocket, PubSocket, PullSocket, PushSocket, RecvStream, RepSocket, ReqSocket,
     RouterSocket, Socket, StreamSocket, SubSocket, XPubSocket, XSubSocket,

@@ -10,12 +10,15 @@ use sockwire_proto::{
 use crate::auth::AuthenticatorHandle;
 use crate::error::{Error, Result};
 
-/// The kernel buffer sizes an ipc connection asks for when [`Options::send_buffer`] and
-/// [`Options::recv_buffer`] are not set: 2 MiB each, against Linux's default of 208 KiB. Chosen
-/// by measurement (BENCHMARKS.md, "What each optimisation bought"): a bigger buffer lets a
-/// stream of 1 KiB messages go with fewer sleeps and wake-ups on each side. It is a limit, not
-/// an allocation: an idle connection holds nothing in it.
-pub const IPC_DEFAULT_BUFFER: usize = 2 << 20;
+/// The kernel send buffer an ipc connection asks for once a stream of small messages fills
+/// the one it has, when [`Options::send_buffer`] is not set: 512 KiB (Linux doubles it and
+/// reports 1 MiB), against its default of 208 KiB. "Small" is an average under
+/// 16 KiB. Chosen by measurement (BENCHMARKS.md, "What each optimisation bought"): with more
+/// room, a stream of 1 KiB messages makes the sender sleep and wake the receiver less often;
+/// a stream of 64 KiB messages is slower with it (the receiver reads data written longer ago,
+/// no longer in the CPU's cache), so the buffer grows only for small ones. A limit, not an
+/// allocation: a connection with nothing unread holds nothing in it.
+pub const IPC_STREAM_BUFFER: usize = 512 << 10;
 
 /// The options of one socket. Connections read them when they start, so a change affects
 /// connections made after it (as in libzmq).
@@ -43,11 +46,12 @@ pub struct Options {
     /// Idle time before keepalive probes, when enabled.
     pub tcp_keepalive_idle: Option<Duration>,
     /// Kernel send buffer of each tcp or ipc connection, in bytes (`ZMQ_SNDBUF`). `None`
-    /// (default) leaves tcp to the kernel's autotuning and asks for
-    /// [`IPC_DEFAULT_BUFFER`] on ipc. The kernel caps the value at `net.core.wmem_max`.
+    /// (default) leaves the kernel's default (tcp: its autotuning), except that an ipc
+    /// connection streaming small messages grows it to [`IPC_STREAM_BUFFER`]. The kernel caps
+    /// the value at `net.core.wmem_max`.
     pub send_buffer: Option<usize>,
     /// Kernel receive buffer of each tcp or ipc connection, in bytes (`ZMQ_RCVBUF`). `None`
-    /// (default) as for [`Options::send_buffer`]; capped at `net.core.rmem_max`.
+    /// (default) leaves the kernel's default; capped at `net.core.rmem_max`.
     pub recv_buffer: Option<usize>,
     /// Queue messages only for completed connections (libzmq `ZMQ_IMMEDIATE`). Default false:
     /// a connect creates its pipe at once, so messages sent before the peer exists are kept.

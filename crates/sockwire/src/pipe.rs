@@ -155,6 +155,16 @@ impl DirectSocket {
         *self.fd.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
+    /// Sets the socket's kernel send buffer (`SO_SNDBUF`); nothing once revoked.
+    pub(crate) fn set_send_buffer(&self, bytes: usize) {
+        let guard = self.fd.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(fd) = *guard {
+            // SAFETY: as in `send`: `fd` stays open while the lock is held.
+            let sock = unsafe { BorrowedFd::borrow_raw(fd) };
+            let _ = socket2::SockRef::from(&sock).set_send_buffer_size(bytes);
+        }
+    }
+
     /// One non-blocking `sendmsg` of `bufs`.
     fn send(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
         let guard = self.fd.lock().unwrap_or_else(|e| e.into_inner());

@@ -260,12 +260,12 @@ macro_rules! option_setters {
             self.socket().set_options(|o| o.tcp_keepalive = on)
         }
         /// Kernel send buffer of new tcp and ipc connections, in bytes (`ZMQ_SNDBUF`; `None`
-        /// = tcp autotuning, ipc [`IPC_DEFAULT_BUFFER`](crate::IPC_DEFAULT_BUFFER)).
+        /// = the kernel's, grown for ipc streams, see [`IPC_STREAM_BUFFER`](crate::IPC_STREAM_BUFFER)).
         pub fn set_send_buffer(&self, bytes: Option<usize>) {
             self.socket().set_options(|o| o.send_buffer = bytes)
         }
         /// Kernel receive buffer of new tcp and ipc connections, in bytes (`ZMQ_RCVBUF`;
-        /// `None` as for `set_send_buffer`).
+        /// `None` = the kernel's).
         pub fn set_recv_buffer(&self, bytes: Option<usize>) {
             self.socket().set_options(|o| o.recv_buffer = bytes)
         }

@@ -7,7 +7,6 @@ use tokio::net::{UnixListener, UnixStream};
 
 use super::Tuning;
 use crate::error::{Error, Result};
-use crate::options::IPC_DEFAULT_BUFFER;
 
 /// sun_path holds 108 bytes including the terminating NUL.
 const MAX_PATH: usize = 107;
@@ -74,10 +73,10 @@ pub(crate) fn bind(given: &str, path: &Path) -> Result<(UnixListener, String, Op
     ))
 }
 
-/// Kernel buffers of a new ipc connection: the ones the options give, else
-/// [`IPC_DEFAULT_BUFFER`].
+/// Kernel buffers of a new ipc connection: the ones the options give (the engine may grow the
+/// send buffer later, see [`IPC_STREAM_BUFFER`](crate::IPC_STREAM_BUFFER)).
 fn tune<S: std::os::fd::AsFd>(s: &S, tuning: Tuning) {
-    tuning.apply_buffers(socket2::SockRef::from(s), Some(IPC_DEFAULT_BUFFER));
+    tuning.apply_buffers(socket2::SockRef::from(s));
 }
 
 pub(crate) async fn accept(
@@ -142,16 +141,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn ipc_connections_default_to_larger_buffers_than_the_kernel() {
+    async fn ipc_connections_keep_the_kernel_buffers_when_no_option_is_set() {
         let (plain, _) = std::os::unix::net::UnixStream::pair().unwrap();
         let r = socket2::SockRef::from(&plain);
         let kernel = (r.send_buffer_size().unwrap(), r.recv_buffer_size().unwrap());
         let (a, c) = pair(tuning(None, None)).await;
         for s in [&a, &c] {
-            let (snd, rcv) = buffers(s);
-            // The kernel caps the 2 MiB asked for at its maximum, which may be small; it is
-            // still more than its default unless the maximum is below the default.
-            assert!(snd > kernel.0 && rcv >= kernel.1, "{snd} {rcv} {kernel:?}");
+            assert_eq!(buffers(s), kernel);
         }
     }
 }

@@ -43,13 +43,13 @@ impl Tuning {
         }
     }
 
-    /// Sets the kernel buffers that are given, else `default` (when there is one). A size the
-    /// kernel refuses leaves its default: the connection works either way.
-    pub(crate) fn apply_buffers(&self, s: socket2::SockRef<'_>, default: Option<usize>) {
-        if let Some(n) = self.send_buffer.or(default) {
+    /// Sets the kernel buffers the options give. A size the kernel refuses leaves its
+    /// default: the connection works either way.
+    pub(crate) fn apply_buffers(&self, s: socket2::SockRef<'_>) {
+        if let Some(n) = self.send_buffer {
             let _ = s.set_send_buffer_size(n);
         }
-        if let Some(n) = self.recv_buffer.or(default) {
+        if let Some(n) = self.recv_buffer {
             let _ = s.set_recv_buffer_size(n);
         }
     }

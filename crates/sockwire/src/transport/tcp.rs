@@ -72,7 +72,7 @@ pub(crate) async fn accept(
     let (s, peer) = listener.accept().await?;
     let _ = s.set_nodelay(true);
     set_keepalive(&s, tuning.keepalive);
-    tuning.apply_buffers(SockRef::from(&s), None);
+    tuning.apply_buffers(SockRef::from(&s));
     Ok((s, peer.to_string()))
 }
 
@@ -124,7 +124,7 @@ async fn connect_one(a: SocketAddr, tuning: Tuning) -> std::io::Result<TcpStream
     } else {
         TcpSocket::new_v4()?
     };
-    tuning.apply_buffers(SockRef::from(&s), None);
+    tuning.apply_buffers(SockRef::from(&s));
     s.connect(a).await
 }
 
