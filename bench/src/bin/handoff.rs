@@ -8,7 +8,13 @@
 //! ```sh
 //! cargo run --release -p sockwire-bench --bin handoff            # 10 M messages, 3 rounds
 //! cargo run --release -p sockwire-bench --bin handoff -- 20000000 5
+//! cargo run --release -p sockwire-bench --bin handoff -- 10000000 3 static
 //! ```
+//!
+//! By default each message holds a clone of one 64-byte `Bytes`, as the harness sends it: the
+//! producer increments its reference count and the consumer decrements it, so that count's
+//! cache line moves between the cores with every message too. `static` sends a
+//! `Bytes::from_static` body instead, which has no count, to show what that line costs.
 //!
 //! Three queues, each of 2048 slots (about the inproc pipe's 1000 + 1000 HWM):
 //! - `mutex`: a `Mutex<VecDeque>`; the consumer swaps the whole queue out per lock, the
@@ -147,10 +153,28 @@ fn main() {
         .next()
         .map_or(10_000_000, |a| a.parse().expect("count"));
     let rounds: usize = args.next().map_or(3, |a| a.parse().expect("rounds"));
+    let shared_count = match args.next().as_deref() {
+        None | Some("shared") => true,
+        Some("static") => false,
+        Some(other) => panic!("body: 'shared' or 'static', not {other:?}"),
+    };
     let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
-    // As the harness sends it: one 64-byte body, cloned into every message.
-    let body = Bytes::from(vec![b'x'; 64]);
-    println!("{n} messages of 64 B from one thread to another, {cpus} CPUs available, M msg/s:");
+    // As the harness sends it: one 64-byte body, cloned into every message; or one without a
+    // reference count.
+    static BODY: [u8; 64] = [b'x'; 64];
+    let body = if shared_count {
+        Bytes::from(BODY.to_vec())
+    } else {
+        Bytes::from_static(&BODY)
+    };
+    let kind = if shared_count {
+        "a shared reference count"
+    } else {
+        "a static body"
+    };
+    println!(
+        "{n} messages of 64 B ({kind}) from one thread to another, {cpus} CPUs available, M msg/s:"
+    );
     println!("round  mutex  ring  ring/32");
     for round in 1..=rounds {
         let m = mutex(n, &body) / 1e6;
