@@ -279,11 +279,13 @@ where
         out.set_direct(direct);
     }
     let window = core.options().poll_window;
-    let polls =
-        (!window.is_zero() && may_poll(core.kind, endpoint, peer_addr) && conn.frames_in_clear())
-            .then_some(window);
+    let on_io_thread = crate::io_thread::is_io_thread(&core.handle);
+    let polls = (!window.is_zero()
+        && may_poll(core.kind, endpoint, peer_addr, on_io_thread)
+        && conn.frames_in_clear())
+    .then_some(window);
     let _polling = polls.map(|_| PollingPeer::new(&core));
-    let coalesce = polls.is_none() && crate::io_thread::is_io_thread(&core.handle);
+    let coalesce = polls.is_none() && on_io_thread;
     let end = data_phase(
         &core,
         &mut conn,
@@ -458,16 +460,23 @@ fn direct_writes(kind: SocketType) -> bool {
 
 /// Whether a connection polls for the socket's poll window (50 us by default) after each read
 /// and write instead of going to sleep at once: REQ and REP with a peer on the same host (ipc,
-/// or tcp to a loopback address), in a process that may use more than one CPU.
+/// or tcp to a loopback address), in a process that may use more than one CPU, or on
+/// sockwire's I/O thread (`on_io_thread`).
 ///
 /// A round trip over ipc is short enough that the kernel's wake-up of a sleeping thread is most
 /// of it; polling for a moment after each message catches the next one awake. omq.rs does the
-/// same for its REQ/REP sockets over ipc. With one CPU, polling would only keep the peer from
-/// running. The cost is bounded: at most one window of CPU per message exchanged.
-fn may_poll(kind: SocketType, endpoint: &str, peer_addr: &str) -> bool {
+/// same for its REQ/REP sockets over ipc. The cost is bounded: at most one window of CPU per
+/// message exchanged, and each look gives the CPU away first (`sched_yield`).
+///
+/// With one CPU it depends on who waits (BENCHMARKS.md, "What each optimisation bought"):
+/// where the application and its connections share a thread (a current-thread runtime),
+/// polling kept the peer from running (tcp round trip pinned to one CPU 21.5 -> 30.7 us); where
+/// the connection runs on the I/O thread beside the application's, it saves the two
+/// sleep-and-wake hand-offs per round trip in each process (31.9 -> 23.6 us).
+fn may_poll(kind: SocketType, endpoint: &str, peer_addr: &str, on_io_thread: bool) -> bool {
     matches!(kind, SocketType::Req | SocketType::Rep)
         && same_host(endpoint, peer_addr)
-        && several_cpus()
+        && (several_cpus() || on_io_thread)
 }
 
 /// Whether the peer is on this host: over ipc, or over tcp to a loopback address.
@@ -1173,30 +1182,53 @@ mod tests {
 
     #[test]
     fn only_request_reply_on_the_same_host_polls() {
-        // With one CPU nothing polls; CI and this machine have two.
-        let on = several_cpus();
-        assert_eq!(may_poll(SocketType::Req, "ipc:///tmp/a.sock", "unix"), on);
-        assert_eq!(
-            may_poll(SocketType::Rep, "tcp://127.0.0.1:5555", "127.0.0.1:40000"),
-            on
-        );
-        assert_eq!(
-            may_poll(SocketType::Rep, "tcp://[::1]:5555", "[::1]:40000"),
-            on
-        );
-        // A peer on another host: its replies take longer than the window.
-        assert!(!may_poll(
-            SocketType::Req,
-            "tcp://10.0.0.2:5555",
-            "10.0.0.2:5555"
-        ));
-        // Streams do not wait for an answer.
-        assert!(!may_poll(SocketType::Push, "ipc:///tmp/a.sock", "unix"));
-        assert!(!may_poll(
-            SocketType::Dealer,
-            "tcp://127.0.0.1:5555",
-            "127.0.0.1:5555"
-        ));
+        for io_thread in [false, true] {
+            // With one CPU only connections on the I/O thread poll; CI and this machine have
+            // two.
+            let on = several_cpus() || io_thread;
+            assert_eq!(
+                may_poll(SocketType::Req, "ipc:///tmp/a.sock", "unix", io_thread),
+                on
+            );
+            assert_eq!(
+                may_poll(
+                    SocketType::Rep,
+                    "tcp://127.0.0.1:5555",
+                    "127.0.0.1:40000",
+                    io_thread
+                ),
+                on
+            );
+            assert_eq!(
+                may_poll(
+                    SocketType::Rep,
+                    "tcp://[::1]:5555",
+                    "[::1]:40000",
+                    io_thread
+                ),
+                on
+            );
+            // A peer on another host: its replies take longer than the window.
+            assert!(!may_poll(
+                SocketType::Req,
+                "tcp://10.0.0.2:5555",
+                "10.0.0.2:5555",
+                io_thread
+            ));
+            // Streams do not wait for an answer.
+            assert!(!may_poll(
+                SocketType::Push,
+                "ipc:///tmp/a.sock",
+                "unix",
+                io_thread
+            ));
+            assert!(!may_poll(
+                SocketType::Dealer,
+                "tcp://127.0.0.1:5555",
+                "127.0.0.1:5555",
+                io_thread
+            ));
+        }
     }
 
     /// Fills `rbuf` with a "frame" of `len` bytes and hands it out as the application would

@@ -74,8 +74,10 @@
 //! The price is CPU: up to one window per message on the connection's thread and on the
 //! receiving one, and nothing once the exchange stops. Pollers give way to any other runnable
 //! thread between looks (once per turn of both where the application and its connection share
-//! a thread, on a current-thread runtime), and nothing polls in a process that may use only
-//! one CPU. Other socket types and remote peers never poll, with one exception: any
+//! a thread, on a current-thread runtime). In a process that may use only one CPU, only
+//! connections on sockwire's I/O thread poll (a multi-thread runtime): there polling saves the
+//! hand-offs between the I/O thread and the application's, while on a current-thread runtime it
+//! would only keep the peer from running. Other socket types and remote peers never poll, with one exception: any
 //! connection to a peer on this host with more than 64 KiB of a frame still to come polls for
 //! 20 microseconds after each read while the rest arrives, rather than having the sender wake
 //! it for each piece. `set_poll_window` on a REQ or REP socket changes the window;
