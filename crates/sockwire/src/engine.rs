@@ -673,10 +673,11 @@ where
         // does not poll for replies): when the pipe runs dry before the batch reaches
         // `COALESCE_BELOW` bytes, and it had refilled while the last batch was being written,
         // the application is streaming. The task then gives way once (to its neighbours on
-        // the thread, else to the scheduler) and looks again before writing. Without this, a task on a CPU of its own took a few messages at a
-        // time (9-25 per look over ipc at 8 B), making a write and a wake-up of the peer per
-        // handful of messages, and the whole stream ran at half speed (BENCHMARKS.md). A
-        // message sent alone finds nothing written before it and is never held back.
+        // the thread, else to the scheduler) and looks again before writing. Without this, a
+        // task on a CPU of its own took a few messages at a time (9-25 per look over ipc at
+        // 8 B), making a write and a wake-up of the peer per handful of messages, and the
+        // whole stream ran at half speed (BENCHMARKS.md). A message sent alone finds nothing
+        // written before it and is never held back.
         TURNS.with(|t| t.set(t.get().wrapping_add(1)));
         let mut took = !batch.is_empty();
         let mut waited = false;
