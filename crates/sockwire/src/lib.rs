@@ -99,6 +99,7 @@ mod monitor;
 mod options;
 pub mod pattern;
 mod pipe;
+mod ring;
 pub mod socket;
 mod socket_core;
 mod transport;

@@ -17,6 +17,8 @@ use tokio::sync::Notify;
 use sockwire_proto::frame::{encode_header, header};
 use sockwire_proto::Message;
 
+use crate::ring::{ring, Ring, RingReader, RingWriter};
+
 /// Frames a message may have to be written directly (see [`Pipe::set_direct`]).
 const MAX_DIRECT_FRAMES: usize = 16;
 
@@ -79,6 +81,8 @@ struct Queue {
     direct: Option<Arc<DirectSocket>>,
     /// Counts connections ended, so that a direct write that outlives its connection knows.
     epoch: u64,
+    /// The reading end of a lock-free pipe's ring: whoever holds the queue's lock reads.
+    ring_reader: Option<RingReader<Item>>,
 }
 
 impl Queue {
@@ -185,6 +189,11 @@ impl DirectSocket {
 pub struct Signal {
     notify: Notify,
     broadcast: bool,
+    /// Broadcast signals: a caller of [`Signal::wait_until`] has looked and may be asleep.
+    /// The first notification after that wakes the waiters and clears it; later ones, until a
+    /// waiter looks again, are skipped. A sender filling an inproc pipe for a receiver that
+    /// has not run yet then pays for one wake-up, not one per message.
+    armed: AtomicBool,
 }
 
 impl Signal {
@@ -193,6 +202,7 @@ impl Signal {
         Arc::new(Signal {
             notify: Notify::new(),
             broadcast: false,
+            armed: AtomicBool::new(false),
         })
     }
     /// A signal for any number of waiters, each of which re-checks its condition.
@@ -200,18 +210,45 @@ impl Signal {
         Arc::new(Signal {
             notify: Notify::new(),
             broadcast: true,
+            armed: AtomicBool::new(false),
         })
     }
-    /// Wakes the waiting task (single) or every waiter (broadcast).
+    /// Wakes the waiting task (single) or every waiter (broadcast). Call it after the change
+    /// the waiters look for.
     pub fn notify(&self) {
         if self.broadcast {
-            self.notify.notify_waiters();
+            // Pairs with the fence in `wait_until`: either the load below sees the waiter's
+            // flag, or the waiter's check, after its fence, sees the change made before ours.
+            std::sync::atomic::fence(Ordering::SeqCst);
+            self.notify_broadcast();
         } else {
             self.notify.notify_one();
         }
     }
-    /// Waits for the next notification (single-waiter signals keep one pending wake-up).
+
+    /// [`Signal::notify`] for a caller whose change was a `SeqCst` store (a ring's index):
+    /// that store already orders the load of the waiter count, as the fence does otherwise.
+    fn notify_after_seqcst_store(&self) {
+        if self.broadcast {
+            self.notify_broadcast();
+        } else {
+            self.notify.notify_one();
+        }
+    }
+
+    fn notify_broadcast(&self) {
+        if self.armed.load(Ordering::SeqCst) && self.armed.swap(false, Ordering::SeqCst) {
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Waits for the next notification of a single-waiter signal (it keeps one pending
+    /// wake-up). Broadcast signals are waited on with [`Signal::wait_until`] only.
     pub async fn notified(&self) {
+        debug_assert!(
+            !self.broadcast,
+            "a broadcast signal is waited on with wait_until"
+        );
         self.notify.notified().await
     }
     /// Runs `check` until it returns `Some`, sleeping between attempts until notified. The
@@ -221,6 +258,11 @@ impl Signal {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            if self.broadcast {
+                self.armed.store(true, Ordering::SeqCst);
+                // Pairs with the fence in `notify` (the check reads the pipes under their locks).
+                std::sync::atomic::fence(Ordering::SeqCst);
+            }
             if let Some(v) = check() {
                 return v;
             }
@@ -228,6 +270,29 @@ impl Signal {
         }
     }
 }
+
+/// The lock-free lane of an inproc pipe ([`Pipe::lock_free`]): items go through a ring that the
+/// two sockets share without a common lock. The sending socket takes only `writer`'s lock
+/// (nobody else does, so it stays in that thread's cache) and the receiving one only the
+/// queue's. When the ring is full (a pipe with no HWM, or subscriptions past it), items queue
+/// behind it in [`Queue::items`] until the reader has emptied both: the reader takes the ring
+/// first, and the writer uses the ring again only once that queue is empty, so order holds.
+#[derive(Debug)]
+struct Lane {
+    ring: Arc<Ring<Item>>,
+    writer: Mutex<RingWriter<Item>>,
+    /// The writer queues behind the ring. Set by the writer, cleared by the reader once the
+    /// queue is empty; both under the queue's lock.
+    overflow: AtomicBool,
+}
+
+/// The largest ring of a lock-free pipe, in items; a pipe with a higher HWM (or none) queues
+/// what does not fit behind it. The slots are allocated once, untouched: the kernel commits
+/// the memory of the pages the ring has used.
+const MAX_RING: usize = 4096;
+
+/// The ring of a lock-free pipe with no HWM.
+const UNBOUNDED_RING: usize = 1024;
 
 /// A bounded single-producer, single-consumer queue of [`Item`]s.
 #[derive(Debug)]
@@ -240,14 +305,52 @@ pub struct Pipe {
     closed: AtomicBool,
     /// Whether direct writes are enabled (a lock-free check for the connection task).
     direct_on: AtomicBool,
+    /// The lock-free lane, for pipes between two inproc sockets.
+    lane: Option<Lane>,
 }
 
 impl Pipe {
     /// A pipe holding at most `hwm` messages (0: no limit); `reader` is notified when it goes
     /// from empty to non-empty, `writer` when it drains to the low-water mark.
     pub fn new(hwm: usize, reader: Arc<Signal>, writer: Arc<Signal>) -> Arc<Pipe> {
+        Self::build(hwm, reader, writer, None)
+    }
+
+    /// A pipe like [`Pipe::new`] whose writer and reader share no lock (see [`Lane`]), for
+    /// two inproc sockets. Its writer must not use direct writes or [`Pipe::push_from`]'s
+    /// batches (it has no connection task): they are the connection pipes' business.
+    pub(crate) fn lock_free(hwm: usize, reader: Arc<Signal>, writer: Arc<Signal>) -> Arc<Pipe> {
+        let slots = if hwm == 0 {
+            UNBOUNDED_RING
+        } else {
+            hwm.min(MAX_RING)
+        };
+        Self::with_ring(hwm, slots, reader, writer)
+    }
+
+    fn with_ring(hwm: usize, slots: usize, reader: Arc<Signal>, writer: Arc<Signal>) -> Arc<Pipe> {
+        let (w, r) = ring::<Item>(slots);
+        let lane = Lane {
+            ring: w.ring().clone(),
+            writer: Mutex::new(w),
+            overflow: AtomicBool::new(false),
+        };
+        Self::build(hwm, reader, writer, Some((lane, r)))
+    }
+
+    fn build(
+        hwm: usize,
+        reader: Arc<Signal>,
+        writer: Arc<Signal>,
+        lane: Option<(Lane, RingReader<Item>)>,
+    ) -> Arc<Pipe> {
+        let (lane, ring_reader) = match lane {
+            Some((l, r)) => (Some(l), Some(r)),
+            None => (None, None),
+        };
         Arc::new(Pipe {
             queue: Mutex::new(Queue {
+                ring_reader,
                 items: VecDeque::new(),
                 later: VecDeque::new(),
                 later_len: 0,
@@ -263,6 +366,7 @@ impl Pipe {
             writer,
             closed: AtomicBool::new(false),
             direct_on: AtomicBool::new(false),
+            lane,
         })
     }
 
@@ -410,6 +514,9 @@ impl Pipe {
     pub(crate) fn try_push_direct(&self, item: Item, direct: bool) -> Result<(), Item> {
         let Item::Msg(m) = item else {
             // Subscriptions and cancellations bypass the HWM.
+            if let Some(lane) = &self.lane {
+                return self.lane_push(lane, item, false);
+            }
             if self.closed.load(Ordering::Acquire) {
                 return Err(item);
             }
@@ -434,6 +541,19 @@ impl Pipe {
     /// through an `Item` argument and back on failure. `false`: full or closed, `slot` intact.
     #[inline]
     pub(crate) fn try_push_msg(&self, slot: &mut Option<Message>, direct: bool) -> bool {
+        if let Some(lane) = &self.lane {
+            let Some(m) = slot.take() else {
+                return false;
+            };
+            return match self.lane_push(lane, Item::Msg(m), true) {
+                Ok(()) => true,
+                Err(Item::Msg(m)) => {
+                    *slot = Some(m);
+                    false
+                }
+                Err(_) => unreachable!("the item handed back is the one given"),
+            };
+        }
         if self.closed.load(Ordering::Acquire) {
             return false;
         }
@@ -465,6 +585,52 @@ impl Pipe {
         }
     }
 
+    /// Queues `item` in a lock-free pipe: in the ring, or behind it while the ring overflows.
+    /// `counted`: the HWM applies (it does to messages). The item comes back when the pipe is
+    /// full or closed.
+    #[inline]
+    fn lane_push(&self, lane: &Lane, item: Item, counted: bool) -> Result<(), Item> {
+        let mut w = lane.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if self.closed.load(Ordering::Acquire) {
+            return Err(item);
+        }
+        if lane.overflow.load(Ordering::Acquire) {
+            let mut q = self.lock();
+            // The reader may have emptied the queue (and cleared the flag) meanwhile.
+            if lane.overflow.load(Ordering::Relaxed) {
+                if counted && self.hwm != 0 && w.len() + q.len() >= self.hwm {
+                    return Err(item);
+                }
+                q.push_back(item);
+                self.len.store(q.len(), Ordering::Release);
+                drop(q);
+                drop(w);
+                self.reader.notify();
+                return Ok(());
+            }
+        }
+        if counted && self.hwm != 0 && w.len_at_most() >= self.hwm && w.len() >= self.hwm {
+            return Err(item);
+        }
+        match w.push(item) {
+            Ok(()) => {
+                drop(w);
+                self.reader.notify_after_seqcst_store();
+            }
+            Err(item) => {
+                // The ring is full: queue behind it until the reader has taken everything.
+                let mut q = self.lock();
+                lane.overflow.store(true, Ordering::Release);
+                q.push_back(item);
+                self.len.store(q.len(), Ordering::Release);
+                drop(q);
+                drop(w);
+                self.reader.notify();
+            }
+        }
+        Ok(())
+    }
+
     /// The rest of [`Pipe::try_push_msg`] once a direct write is allowed: the pipe is empty
     /// and its connection task idle. Kept out of line so that queueing stays small.
     #[inline(never)]
@@ -492,6 +658,15 @@ impl Pipe {
     /// one, with room, in its place.
     pub fn push_from(&self, items: &mut VecDeque<Item>) {
         if items.is_empty() || self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        if let Some(lane) = &self.lane {
+            while let Some(item) = items.pop_front() {
+                if let Err(item) = self.lane_push(lane, item, true) {
+                    items.push_front(item);
+                    break;
+                }
+            }
             return;
         }
         let mut q = self.lock();
@@ -522,13 +697,23 @@ impl Pipe {
 
     /// Whether a message could be queued now.
     pub fn has_room(&self) -> bool {
-        !self.closed.load(Ordering::Acquire)
-            && (self.hwm == 0 || self.len.load(Ordering::Acquire) < self.hwm)
+        !self.closed.load(Ordering::Acquire) && (self.hwm == 0 || self.total_len() < self.hwm)
+    }
+
+    /// Items queued: in the ring and behind it, or in the queue.
+    fn total_len(&self) -> usize {
+        let ring = self.lane.as_ref().map_or(0, |l| l.ring.len());
+        ring + self.len.load(Ordering::Acquire)
     }
 
     /// Takes the oldest item.
     #[cfg(test)]
     pub(crate) fn pop(&self) -> Option<Item> {
+        if self.lane.is_some() {
+            let mut out = VecDeque::new();
+            self.drain_into(1, &mut out);
+            return out.pop_front();
+        }
         if self.len.load(Ordering::Acquire) == 0 {
             return None;
         }
@@ -548,6 +733,9 @@ impl Pipe {
     /// queued whole by [`Pipe::push_from`]: at least one item unless the pipe is empty, but
     /// not everything queued even when `max` would allow it.
     pub fn drain_into(&self, max: usize, out: &mut VecDeque<Item>) {
+        if let Some(lane) = &self.lane {
+            return self.lane_drain_into(lane, max, out);
+        }
         if self.len.load(Ordering::Acquire) == 0 {
             return;
         }
@@ -565,6 +753,34 @@ impl Pipe {
         q.settle();
         self.len.store(q.len(), Ordering::Release);
         drop(q);
+        if self.crossed_low_water(before, before - n) {
+            self.writer.notify();
+        }
+    }
+
+    /// [`Pipe::drain_into`] for a lock-free pipe: the ring first, then what queued behind it.
+    fn lane_drain_into(&self, lane: &Lane, max: usize, out: &mut VecDeque<Item>) {
+        if max == 0 || (lane.ring.len() == 0 && self.len.load(Ordering::Acquire) == 0) {
+            return;
+        }
+        let mut q = self.lock();
+        let queued = q.len();
+        let reader = q.ring_reader.as_mut().expect("a lock-free pipe has a ring");
+        let (mut n, in_ring) = reader.take_into(max, out);
+        if n == in_ring && n < max && queued > 0 {
+            // The ring is empty and the writer queues behind it (it fills the ring again only
+            // once the queue is empty): the queue is next.
+            let more = q.items.len().min(max - n);
+            out.extend(q.items.drain(..more));
+            q.settle();
+            n += more;
+            if q.is_empty() {
+                lane.overflow.store(false, Ordering::Release);
+            }
+        }
+        self.len.store(q.len(), Ordering::Release);
+        drop(q);
+        let before = in_ring + queued;
         if self.crossed_low_water(before, before - n) {
             self.writer.notify();
         }
@@ -589,12 +805,12 @@ impl Pipe {
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.len.load(Ordering::Acquire) == 0
+        self.total_len() == 0
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::Acquire)
+        self.total_len()
     }
 
     /// Marks the pipe closed: further pushes fail; queued items can still be read.
@@ -611,9 +827,26 @@ impl Pipe {
 
     /// Drops the queued subscriptions and cancellations, keeping messages in order.
     pub(crate) fn drop_subscriptions(&self) {
-        let mut q = self.lock();
-        let before = q.len();
         let keep = |i: &Item| matches!(i, Item::Msg(_) | Item::Raw(_));
+        // A lock-free pipe: hold both ends, take the ring's items out and put back the ones
+        // kept (they stay ahead of anything queued behind the ring).
+        let mut ring_writer = self
+            .lane
+            .as_ref()
+            .map(|l| l.writer.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut q = self.lock();
+        let mut removed = false;
+        if let (Some(w), Some(r)) = (ring_writer.as_mut(), q.ring_reader.as_mut()) {
+            let mut taken = VecDeque::new();
+            let (n, _) = r.take_into(usize::MAX, &mut taken);
+            taken.retain(keep);
+            removed = taken.len() != n;
+            for item in taken {
+                // They came out of the ring: they fit.
+                let _ = w.push(item);
+            }
+        }
+        let before = q.len();
         q.items.retain(keep);
         for batch in q.later.iter_mut() {
             batch.retain(keep);
@@ -621,9 +854,13 @@ impl Pipe {
         q.later.retain(|b| !b.is_empty());
         q.later_len = q.later.iter().map(VecDeque::len).sum();
         q.settle();
+        if let Some(lane) = self.lane.as_ref().filter(|_| q.is_empty()) {
+            lane.overflow.store(false, Ordering::Release);
+        }
         self.len.store(q.len(), Ordering::Release);
-        let removed = before != q.len();
+        let removed = removed || before != q.len();
         drop(q);
+        drop(ring_writer);
         if removed {
             self.writer.notify();
         }
@@ -631,12 +868,23 @@ impl Pipe {
 
     /// Drops every queued item.
     pub(crate) fn clear(&self) {
+        let ring_writer = self
+            .lane
+            .as_ref()
+            .map(|l| l.writer.lock().unwrap_or_else(|e| e.into_inner()));
         let mut q = self.lock();
+        if let Some(r) = q.ring_reader.as_mut() {
+            r.take_into(usize::MAX, &mut VecDeque::new());
+        }
+        if let Some(lane) = &self.lane {
+            lane.overflow.store(false, Ordering::Release);
+        }
         q.items.clear();
         q.later.clear();
         q.later_len = 0;
         self.len.store(0, Ordering::Release);
         drop(q);
+        drop(ring_writer);
         self.writer.notify();
     }
 }
@@ -1028,5 +1276,215 @@ mod tests {
         assert!(matches!(out.pop_front(), Some(Item::Msg(m)) if m.get(0).unwrap() == "whole"));
         // A revoked socket is never written to.
         assert!(direct.send(&[IoSlice::new(b"x")]).is_err());
+    }
+
+    /// The frame of a one-frame message, or `sub:`/`cancel:` and the topic.
+    fn label(item: &Item) -> String {
+        match item {
+            Item::Msg(m) => String::from_utf8_lossy(m.get(0).unwrap()).into_owned(),
+            Item::Sub(t) => format!("sub:{}", String::from_utf8_lossy(t)),
+            Item::Cancel(t) => format!("cancel:{}", String::from_utf8_lossy(t)),
+            Item::Raw(_) => "raw".into(),
+        }
+    }
+
+    fn msg(text: &str) -> Item {
+        Item::Msg(Message::from(text.to_string()))
+    }
+
+    fn drain_labels(p: &Pipe, max: usize) -> Vec<String> {
+        let mut out = VecDeque::new();
+        p.drain_into(max, &mut out);
+        out.iter().map(label).collect()
+    }
+
+    fn overflowing(p: &Pipe) -> bool {
+        p.lane.as_ref().unwrap().overflow.load(Ordering::Acquire)
+    }
+
+    #[test]
+    fn a_lock_free_pipe_bounds_messages_but_not_subscriptions() {
+        let p = Pipe::lock_free(2, Signal::broadcast(), Signal::broadcast());
+        assert!(p.try_push(msg("a")).is_ok());
+        let mut slot = Some(Message::from("b"));
+        assert!(p.try_push_msg(&mut slot, false));
+        assert!(slot.is_none());
+        // Full: the message stays with the caller, a subscription still goes in.
+        let mut slot = Some(Message::from("c"));
+        assert!(!p.try_push_msg(&mut slot, false));
+        assert_eq!(slot.as_ref().and_then(|m| m.get(0)).unwrap(), "c");
+        assert!(!p.has_room());
+        assert!(p.try_push(Item::Sub(Bytes::from_static(b"t"))).is_ok());
+        assert_eq!(p.len(), 3);
+        assert!(matches!(p.pop(), Some(Item::Msg(m)) if m.get(0).unwrap() == "a"));
+        assert_eq!(drain_labels(&p, 10), ["b", "sub:t"]);
+        assert!(p.is_empty() && p.has_room());
+        p.close();
+        assert!(p.try_push(msg("d")).is_err());
+        assert!(!p.has_room());
+    }
+
+    #[test]
+    fn a_full_ring_queues_behind_itself_and_order_holds_until_it_is_used_again() {
+        // No HWM and a ring of 4: ten items overflow it.
+        let p = Pipe::with_ring(0, 4, Signal::broadcast(), Signal::broadcast());
+        for i in 0..10 {
+            let item = if i % 3 == 0 {
+                Item::Sub(Bytes::from(i.to_string()))
+            } else {
+                msg(&i.to_string())
+            };
+            assert!(p.try_push(item).is_ok());
+        }
+        assert!(overflowing(&p));
+        assert_eq!(p.len(), 10);
+        // The ring first (in pieces), then the queue behind it.
+        assert_eq!(drain_labels(&p, 3), ["sub:0", "1", "2"]);
+        // While the queue holds items the writer adds to it, not to the ring it sees emptier.
+        assert!(p.try_push(msg("10")).is_ok());
+        assert_eq!(drain_labels(&p, 3), ["sub:3", "4", "5"]);
+        assert_eq!(drain_labels(&p, 100), ["sub:6", "7", "8", "sub:9", "10"]);
+        // Empty again: back to the ring.
+        assert!(!overflowing(&p) && p.is_empty());
+        assert!(p.try_push(msg("11")).is_ok());
+        assert!(!overflowing(&p));
+        assert_eq!(drain_labels(&p, 100), ["11"]);
+    }
+
+    #[test]
+    fn a_lock_free_pipe_with_a_hwm_above_its_ring_counts_both_parts() {
+        let p = Pipe::with_ring(6, 4, Signal::broadcast(), Signal::broadcast());
+        for i in 0..6 {
+            assert!(p.try_push(msg(&i.to_string())).is_ok());
+        }
+        assert!(overflowing(&p));
+        assert!(p.try_push(msg("6")).is_err());
+        assert_eq!(p.len(), 6);
+        assert_eq!(drain_labels(&p, 1), ["0"]);
+        assert!(p.try_push(msg("6")).is_ok());
+        assert_eq!(drain_labels(&p, 100), ["1", "2", "3", "4", "5", "6"]);
+    }
+
+    #[test]
+    fn subscriptions_and_everything_can_be_dropped_from_a_lock_free_pipe() {
+        let p = Pipe::with_ring(0, 4, Signal::broadcast(), Signal::broadcast());
+        for item in [
+            msg("a"),
+            Item::Sub(Bytes::from_static(b"s1")),
+            msg("b"),
+            Item::Cancel(Bytes::from_static(b"s1")),
+            // The ring is full from here on.
+            msg("c"),
+            Item::Sub(Bytes::from_static(b"s2")),
+            msg("d"),
+        ] {
+            assert!(p.try_push(item).is_ok());
+        }
+        assert!(overflowing(&p));
+        p.drop_subscriptions();
+        assert_eq!(p.len(), 4);
+        assert_eq!(drain_labels(&p, 100), ["a", "b", "c", "d"]);
+        assert!(!overflowing(&p));
+
+        for i in 0..7 {
+            assert!(p.try_push(msg(&i.to_string())).is_ok());
+        }
+        p.clear();
+        assert!(p.is_empty() && !overflowing(&p));
+        assert!(p.try_push(msg("after")).is_ok());
+        assert_eq!(drain_labels(&p, 100), ["after"]);
+    }
+
+    #[tokio::test]
+    async fn a_lock_free_pipe_wakes_a_waiting_reader_and_a_writer_at_the_low_water_mark() {
+        let (readable, writable) = (Signal::broadcast(), Signal::broadcast());
+        let p = Pipe::lock_free(4, readable.clone(), writable.clone());
+        let reader = {
+            let (p, readable) = (p.clone(), readable.clone());
+            tokio::spawn(async move { readable.wait_until(|| p.pop()).await })
+        };
+        // Let the reader look and go to sleep first.
+        tokio::task::yield_now().await;
+        assert!(p.try_push(msg("a")).is_ok());
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), reader)
+            .await
+            .expect("the reader was woken")
+            .unwrap();
+        assert_eq!(label(&got), "a");
+
+        for i in 0..4 {
+            assert!(p.try_push(msg(&i.to_string())).is_ok());
+        }
+        let writer = {
+            let (p, writable) = (p.clone(), writable.clone());
+            tokio::spawn(async move {
+                let mut slot = Some(Message::from("late"));
+                writable
+                    .wait_until(|| p.try_push_msg(&mut slot, false).then_some(()))
+                    .await
+            })
+        };
+        tokio::task::yield_now().await;
+        // One item out leaves the pipe above its low-water mark (2): no wake-up yet.
+        assert_eq!(drain_labels(&p, 1), ["0"]);
+        tokio::task::yield_now().await;
+        assert!(!writer.is_finished());
+        assert_eq!(drain_labels(&p, 1), ["1"]);
+        tokio::time::timeout(std::time::Duration::from_secs(10), writer)
+            .await
+            .expect("the writer was woken")
+            .unwrap();
+        assert_eq!(drain_labels(&p, 100), ["2", "3", "late"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lock_free_pipe_passes_a_stream_between_threads_in_order_without_losing_a_wakeup() {
+        // A small HWM and ring, so that the writer fills it, overflows on subscriptions and
+        // sleeps often, and the reader empties it and sleeps often: a lost wake-up hangs and
+        // fails on the timeout.
+        const N: usize = 100_000;
+        let (readable, writable) = (Signal::broadcast(), Signal::broadcast());
+        let p = Pipe::with_ring(8, 4, readable.clone(), writable.clone());
+        let writer = {
+            let p = p.clone();
+            tokio::spawn(async move {
+                for i in 0..N {
+                    if i % 1000 == 0 {
+                        let _ = p.try_push(Item::Sub(Bytes::from(format!("s{i}"))));
+                    }
+                    let mut slot = Some(Message::from(i.to_string()));
+                    writable
+                        .wait_until(|| p.try_push_msg(&mut slot, false).then_some(()))
+                        .await;
+                }
+            })
+        };
+        let reader = async {
+            let mut next = 0usize;
+            let mut out = VecDeque::new();
+            while next < N {
+                readable
+                    .wait_until(|| {
+                        p.drain_into(5, &mut out);
+                        (!out.is_empty()).then_some(())
+                    })
+                    .await;
+                for item in out.drain(..) {
+                    match item {
+                        Item::Msg(m) => {
+                            assert_eq!(m.get(0).unwrap(), next.to_string().as_str());
+                            next += 1;
+                        }
+                        Item::Sub(t) => assert_eq!(t, format!("s{next}").as_str()),
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), reader)
+            .await
+            .expect("every message arrived");
+        writer.await.unwrap();
+        assert!(p.is_empty());
     }
 }

@@ -87,12 +87,12 @@ fn pipe_pair(a: &Arc<Core>, b: &Arc<Core>) -> PipePair {
     let announce = |id: bytes::Bytes| if id.is_empty() { None } else { Some(id) };
     // As in libzmq, an inproc pipe holds the sender's SNDHWM plus the receiver's RCVHWM.
     PipePair {
-        a_to_b: Pipe::new(
+        a_to_b: Pipe::lock_free(
             hwm_sum(a_snd, b_rcv),
             b.readable.clone(),
             a.writable.clone(),
         ),
-        b_to_a: Pipe::new(
+        b_to_a: Pipe::lock_free(
             hwm_sum(b_snd, a_rcv),
             a.readable.clone(),
             b.writable.clone(),
