@@ -280,10 +280,22 @@ impl Signal {
 #[derive(Debug)]
 struct Lane {
     ring: Arc<Ring<Item>>,
-    writer: Mutex<RingWriter<Item>>,
+    writer: WriterEnd,
     /// The writer queues behind the ring. Set by the writer, cleared by the reader once the
     /// queue is empty; both under the queue's lock.
     overflow: AtomicBool,
+}
+
+/// The writing end of a lane, on cache lines of its own: the sender locks and updates it per
+/// message, and must not share a line with what the receiver writes (the queue's lock).
+#[repr(align(128))]
+#[derive(Debug)]
+struct WriterEnd(Mutex<RingWriter<Item>>);
+
+impl WriterEnd {
+    fn lock(&self) -> MutexGuard<'_, RingWriter<Item>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The largest ring of a lock-free pipe, in items; a pipe with a higher HWM (or none) queues
@@ -332,7 +344,7 @@ impl Pipe {
         let (w, r) = ring::<Item>(slots);
         let lane = Lane {
             ring: w.ring().clone(),
-            writer: Mutex::new(w),
+            writer: WriterEnd(Mutex::new(w)),
             overflow: AtomicBool::new(false),
         };
         Self::build(hwm, reader, writer, Some((lane, r)))
@@ -590,7 +602,7 @@ impl Pipe {
     /// full or closed.
     #[inline]
     fn lane_push(&self, lane: &Lane, item: Item, counted: bool) -> Result<(), Item> {
-        let mut w = lane.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = lane.writer.lock();
         if self.closed.load(Ordering::Acquire) {
             return Err(item);
         }
@@ -777,8 +789,8 @@ impl Pipe {
             if q.is_empty() {
                 lane.overflow.store(false, Ordering::Release);
             }
+            self.len.store(q.len(), Ordering::Release);
         }
-        self.len.store(q.len(), Ordering::Release);
         drop(q);
         let before = in_ring + queued;
         if self.crossed_low_water(before, before - n) {
@@ -830,10 +842,7 @@ impl Pipe {
         let keep = |i: &Item| matches!(i, Item::Msg(_) | Item::Raw(_));
         // A lock-free pipe: hold both ends, take the ring's items out and put back the ones
         // kept (they stay ahead of anything queued behind the ring).
-        let mut ring_writer = self
-            .lane
-            .as_ref()
-            .map(|l| l.writer.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut ring_writer = self.lane.as_ref().map(|l| l.writer.lock());
         let mut q = self.lock();
         let mut removed = false;
         if let (Some(w), Some(r)) = (ring_writer.as_mut(), q.ring_reader.as_mut()) {
@@ -868,10 +877,7 @@ impl Pipe {
 
     /// Drops every queued item.
     pub(crate) fn clear(&self) {
-        let ring_writer = self
-            .lane
-            .as_ref()
-            .map(|l| l.writer.lock().unwrap_or_else(|e| e.into_inner()));
+        let ring_writer = self.lane.as_ref().map(|l| l.writer.lock());
         let mut q = self.lock();
         if let Some(r) = q.ring_reader.as_mut() {
             r.take_into(usize::MAX, &mut VecDeque::new());
