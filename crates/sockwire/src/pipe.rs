@@ -4,6 +4,13 @@
 //! items bypass the mark so that a subscription is never lost. The writer wakes the reader only
 //! when the pipe goes from empty to non-empty, and the reader wakes the writer only when the pipe
 //! drains to its low-water mark: a burst of sends costs one wake-up (DESIGN.md, "the hot path").
+//!
+//! Two kinds: a connection's pipes are a queue behind a mutex, which the connection task and
+//! the application take in turn (the task's batches go in and out whole). A pipe between two
+//! inproc sockets ([`Pipe::lock_free`]) passes items through a lock-free ring instead, so the
+//! two sockets' threads share no lock; its writer cannot tell cheaply whether the ring was
+//! empty, so it notifies after every item, and the signal skips the notification unless a
+//! waiter has looked since the last one.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -243,7 +250,7 @@ impl Signal {
     }
 
     /// Waits for the next notification of a single-waiter signal (it keeps one pending
-    /// wake-up). Broadcast signals are waited on with [`Signal::wait_until`] only.
+    /// wake-up). Broadcast signals are waited on with `Signal::wait_until` only.
     pub async fn notified(&self) {
         debug_assert!(
             !self.broadcast,
