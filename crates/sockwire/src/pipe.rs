@@ -336,8 +336,8 @@ impl Pipe {
     }
 
     /// A pipe like [`Pipe::new`] whose writer and reader share no lock (see [`Lane`]), for
-    /// two inproc sockets. Its writer must not use direct writes or [`Pipe::push_from`]'s
-    /// batches (it has no connection task): they are the connection pipes' business.
+    /// two inproc sockets. It has no direct writes (no connection behind it), and
+    /// [`Pipe::push_from`] moves items into it one at a time rather than as whole batches.
     pub(crate) fn lock_free(hwm: usize, reader: Arc<Signal>, writer: Arc<Signal>) -> Arc<Pipe> {
         let slots = if hwm == 0 {
             UNBOUNDED_RING
