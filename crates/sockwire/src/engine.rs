@@ -48,6 +48,9 @@ const PUSH_BATCH: usize = 64;
 /// Frames this large are written from the message's own buffer (a vectored write) instead of
 /// being copied into the write buffer.
 const ZERO_COPY_MIN: usize = 16 * 1024;
+/// Messages the application's thread framed (`Item::Framed`) are copied into the write buffer
+/// below this size, and written from their own buffer from it.
+const FRAMED_COPY_BELOW: usize = 2048;
 /// Slices per vectored write at most (Linux takes up to 1024).
 const MAX_IOV: usize = 64;
 /// A connection that coalesces (see `data_phase`) gives the application one more moment to
@@ -278,6 +281,7 @@ where
     if direct.is_some() {
         out.set_direct(direct);
     }
+    out.set_pre_encode(conn.frames_in_clear());
     let window = core.options().poll_window;
     let on_io_thread = crate::io_thread::is_io_thread(&core.handle);
     let polls = (!window.is_zero()
@@ -303,6 +307,7 @@ where
     )
     .await;
     out.set_direct(None);
+    out.set_pre_encode(false);
     if owned {
         core.detach(peer_id);
     }
@@ -712,6 +717,25 @@ where
                     // Only first in the pipe, taken above; the application cannot write
                     // directly while the pipe holds anything.
                     Item::Raw(rest) => wbuf.extend_from_slice(&rest),
+                    Item::Framed { bytes, count } => {
+                        if grow_send_buffer.is_some() {
+                            for _ in 0..count {
+                                small.count(bytes.len() / count);
+                            }
+                        }
+                        if conn.frames_in_clear() {
+                            conn.poll_transmit(wbuf);
+                            if bytes.len() >= FRAMED_COPY_BELOW {
+                                q.push_big(wbuf, &bytes);
+                            } else {
+                                wbuf.extend_from_slice(&bytes);
+                            }
+                        } else {
+                            for m in crate::pipe::unframe(&bytes) {
+                                conn.encode_message(&m, wbuf);
+                            }
+                        }
+                    }
                 }
                 if q.segs_len + wbuf.len() >= WRITE_BATCH_BYTES || q.segs.len() >= MAX_IOV {
                     break;

@@ -11,6 +11,10 @@
 //! two sockets' threads share no lock; its writer cannot tell cheaply whether the ring was
 //! empty, so it notifies after every item, and the signal skips the notification unless a
 //! waiter has looked since the last one.
+//!
+//! Towards a connection whose frames travel in clear, small messages do not travel as items:
+//! the application's thread frames them into a buffer at the end of the queue, which the
+//! connection task takes whole and writes as it is ([`Pipe::set_pre_encode`]).
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -53,6 +57,39 @@ pub enum Item {
     /// The unwritten rest of a message the application began writing directly to the
     /// connection: it must go out next, on that connection only.
     Raw(Bytes),
+    /// `count` small messages the application's thread framed itself (see
+    /// [`Pipe::set_pre_encode`]): ZMTP frames, headers and bodies, as a connection whose
+    /// frames travel in clear writes them. [`unframe`] turns them back into messages.
+    Framed {
+        /// The frames, back to back.
+        bytes: Bytes,
+        /// How many messages they make.
+        count: usize,
+    },
+}
+
+/// Messages whose frames add up to at most this many bytes are framed into a connection pipe's
+/// tail by the application's thread (see [`Pipe::set_pre_encode`]); larger ones are queued
+/// as they are, to be written from their own buffers.
+const MAX_PRE_ENCODED: usize = 256;
+
+/// The size of a fresh tail buffer (see [`Pipe::set_pre_encode`]); it grows as a `Vec` does
+/// when the connection task falls behind.
+const TAIL_CHUNK: usize = 2048;
+
+/// The messages in `bytes`, which [`Pipe`] framed itself (an [`Item::Framed`]'s bytes).
+pub(crate) fn unframe(bytes: &[u8]) -> Vec<Message> {
+    let mut buf = BytesMut::from(bytes);
+    let mut decoder = sockwire_proto::frame::FrameDecoder::new(u64::MAX);
+    let mut out = Vec::new();
+    let mut msg = Message::new();
+    while let Ok(Some(f)) = decoder.decode(&mut buf) {
+        msg.push_back(f.body);
+        if !f.more {
+            out.push(std::mem::take(&mut msg));
+        }
+    }
+    out
 }
 
 /// Who writes to the connection behind a pipe with direct writes enabled.
@@ -90,21 +127,83 @@ struct Queue {
     epoch: u64,
     /// The reading end of a lock-free pipe's ring: whoever holds the queue's lock reads.
     ring_reader: Option<RingReader<Item>>,
+    /// Small messages framed by the application's thread, after everything in `items` and
+    /// `later` (see [`Pipe::set_pre_encode`]).
+    tail: BytesMut,
+    /// Messages in `tail`.
+    tail_count: usize,
+    /// Messages in the [`Item::Framed`] items of `items` and `later`, beyond one per item.
+    framed_extra: usize,
+    /// Whether small messages are framed into `tail`.
+    pre_encode: bool,
 }
 
 impl Queue {
-    /// Items queued.
+    /// Messages (and other items) queued.
     fn len(&self) -> usize {
-        self.items.len() + self.later_len
+        self.items.len() + self.later_len + self.framed_extra + self.tail_count
     }
 
     /// Whether nothing is queued (`items` is empty only when `later` is too).
     fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.items.is_empty() && self.tail_count == 0
+    }
+
+    /// Frames `m` into the tail, behind everything queued.
+    fn push_framed(&mut self, m: &Message) {
+        if self.tail.capacity() == 0 {
+            self.tail.reserve(TAIL_CHUNK);
+        }
+        let last = m.len().saturating_sub(1);
+        for (i, f) in m.frames().iter().enumerate() {
+            encode_header(i < last, false, f.len(), &mut self.tail);
+            self.tail.extend_from_slice(f);
+        }
+        self.tail_count += 1;
+    }
+
+    /// The tail as an item, leaving it empty.
+    fn take_tail(&mut self) -> Option<Item> {
+        if self.tail_count == 0 {
+            return None;
+        }
+        let count = std::mem::take(&mut self.tail_count);
+        // The buffer goes with the item (the next message takes a new one), so that an idle
+        // pipe holds no memory for its tail.
+        Some(Item::Framed {
+            bytes: std::mem::take(&mut self.tail).freeze(),
+            count,
+        })
+    }
+
+    /// Before an item is queued behind the tail: the tail becomes an item in its place.
+    fn close_tail(&mut self) {
+        if let Some(item) = self.take_tail() {
+            if let Item::Framed { count, .. } = &item {
+                self.framed_extra += count - 1;
+            }
+            self.push_back_raw(item);
+        }
+    }
+
+    /// Accounts for `taken`, items that left `items`.
+    fn took<'a>(&mut self, taken: impl Iterator<Item = &'a Item>) {
+        if self.framed_extra > 0 {
+            for item in taken {
+                if let Item::Framed { count, .. } = item {
+                    self.framed_extra -= count - 1;
+                }
+            }
+        }
     }
 
     /// Queues `item` last.
     fn push_back(&mut self, item: Item) {
+        self.close_tail();
+        self.push_back_raw(item);
+    }
+
+    fn push_back_raw(&mut self, item: Item) {
         match self.later.back_mut() {
             Some(batch) => {
                 batch.push_back(item);
@@ -116,6 +215,7 @@ impl Queue {
 
     /// Queues the `items` last, one by one.
     fn extend(&mut self, items: impl Iterator<Item = Item>) {
+        self.close_tail();
         match self.later.back_mut() {
             Some(batch) => {
                 let before = batch.len();
@@ -378,6 +478,10 @@ impl Pipe {
                 engine_waiting: false,
                 direct: None,
                 epoch: 0,
+                tail: BytesMut::new(),
+                tail_count: 0,
+                framed_extra: 0,
+                pre_encode: false,
             }),
             len: AtomicUsize::new(0),
             hwm,
@@ -588,9 +692,28 @@ impl Pipe {
             self.push_or_write(q, m);
             return true;
         }
+        if q.pre_encode && m.len() <= MAX_DIRECT_FRAMES && m.size() <= MAX_PRE_ENCODED {
+            q.push_framed(&m);
+            self.publish(q, was_empty);
+            drop(m);
+            return true;
+        }
         q.push_back(Item::Msg(m));
         self.publish(q, was_empty);
         true
+    }
+
+    /// Lets the application's thread frame small messages itself (`on`), for a connection
+    /// whose frames travel in clear (NULL and PLAIN): a message of at most
+    /// [`MAX_PRE_ENCODED`] bytes is then copied, framed, into a buffer at the end of the
+    /// queue instead of queued as an item, and the connection task takes the buffer whole
+    /// ([`Item::Framed`]) and writes it as it is. The two threads then share only the bytes
+    /// that go on the wire: no item to move, and no reference count that one thread raises and
+    /// the other lowers. What was framed stays valid for the next connection (framing depends
+    /// on the mechanism only, and a connection under CURVE takes the messages apart again with
+    /// [`unframe`]).
+    pub(crate) fn set_pre_encode(&self, on: bool) {
+        self.lock().pre_encode = on;
     }
 
     /// After an item was queued under `q`: publishes the length, and wakes the reader when the
@@ -700,6 +823,7 @@ impl Pipe {
             // Everything fits in an empty pipe: trade buffers, as `drain_into` does.
             std::mem::swap(&mut q.items, items);
         } else if room == items.len() && room >= MIN_WHOLE_BATCH {
+            q.close_tail();
             let spare = q.spare.pop().unwrap_or_default();
             let batch = std::mem::replace(items, spare);
             q.later_len += batch.len();
@@ -736,16 +860,9 @@ impl Pipe {
         if self.len.load(Ordering::Acquire) == 0 {
             return None;
         }
-        let mut q = self.lock();
-        let before = q.len();
-        let item = q.items.pop_front();
-        q.settle();
-        self.len.store(q.len(), Ordering::Release);
-        drop(q);
-        if self.crossed_low_water(before, before - usize::from(item.is_some())) {
-            self.writer.notify();
-        }
-        item
+        let mut out = VecDeque::new();
+        self.drain_into(1, &mut out);
+        out.pop_front()
     }
 
     /// Takes up to `max` items in one lock, oldest first, and never past the end of a batch
@@ -762,17 +879,32 @@ impl Pipe {
         let before = q.len();
         let front = q.items.len();
         let n = front.min(max);
-        if n == front && out.is_empty() {
+        let start = out.len();
+        if front == 0 {
+            if max == 0 {
+                return;
+            }
+            // Only the tail is queued.
+            out.extend(q.take_tail());
+        } else if n == front && out.is_empty() {
             // The whole front batch fits: trade buffers (O(1) under the lock) instead of
             // moving the items one by one while the writer waits for the lock.
             std::mem::swap(&mut q.items, out);
         } else {
             out.extend(q.items.drain(..n));
         }
-        q.settle();
-        self.len.store(q.len(), Ordering::Release);
+        if front > 0 {
+            q.took(out.range(start..));
+            q.settle();
+            if n < max && q.items.is_empty() {
+                // Everything ahead of the tail was taken: the tail goes with it.
+                out.extend(q.take_tail());
+            }
+        }
+        let after = q.len();
+        self.len.store(after, Ordering::Release);
         drop(q);
-        if self.crossed_low_water(before, before - n) {
+        if self.crossed_low_water(before, after) {
             self.writer.notify();
         }
     }
@@ -846,7 +978,7 @@ impl Pipe {
 
     /// Drops the queued subscriptions and cancellations, keeping messages in order.
     pub(crate) fn drop_subscriptions(&self) {
-        let keep = |i: &Item| matches!(i, Item::Msg(_) | Item::Raw(_));
+        let keep = |i: &Item| matches!(i, Item::Msg(_) | Item::Raw(_) | Item::Framed { .. });
         // A lock-free pipe: hold both ends, take the ring's items out and put back the ones
         // kept (they stay ahead of anything queued behind the ring).
         let mut ring_writer = self.lane.as_ref().map(|l| l.writer.lock());
@@ -895,6 +1027,9 @@ impl Pipe {
         q.items.clear();
         q.later.clear();
         q.later_len = 0;
+        q.tail.clear();
+        q.tail_count = 0;
+        q.framed_extra = 0;
         self.len.store(0, Ordering::Release);
         drop(q);
         drop(ring_writer);
@@ -970,7 +1105,7 @@ mod tests {
                 Item::Msg(m) => String::from_utf8_lossy(m.get(0).unwrap()).into_owned(),
                 Item::Sub(t) => format!("sub:{}", String::from_utf8_lossy(t)),
                 Item::Cancel(_) => "cancel".into(),
-                Item::Raw(_) => "raw".into(),
+                Item::Raw(_) | Item::Framed { .. } => "raw".into(),
             })
             .collect();
         assert_eq!(order, ["a", "b", "sub:s", "c"]);
@@ -1298,7 +1433,124 @@ mod tests {
             Item::Sub(t) => format!("sub:{}", String::from_utf8_lossy(t)),
             Item::Cancel(t) => format!("cancel:{}", String::from_utf8_lossy(t)),
             Item::Raw(_) => "raw".into(),
+            Item::Framed { bytes, count } => {
+                let msgs = unframe(bytes);
+                assert_eq!(msgs.len(), *count);
+                let texts: Vec<_> = msgs
+                    .iter()
+                    .map(|m| String::from_utf8_lossy(m.get(0).unwrap()).into_owned())
+                    .collect();
+                format!("framed:{}", texts.join(","))
+            }
         }
+    }
+
+    #[test]
+    fn small_messages_are_framed_at_the_end_of_the_queue_and_order_holds() {
+        let p = Pipe::new(0, Signal::single(), Signal::single());
+        p.try_push(msg("a")).unwrap();
+        p.set_pre_encode(true);
+        p.try_push(msg("b")).unwrap();
+        p.try_push(msg("c")).unwrap();
+        let big = "L".repeat(MAX_PRE_ENCODED + 1);
+        p.try_push(msg(&big)).unwrap();
+        p.try_push(msg("d")).unwrap();
+        p.try_push(Item::Sub(Bytes::from_static(b"t"))).unwrap();
+        p.try_push(msg("e")).unwrap();
+        p.set_pre_encode(false);
+        p.try_push(msg("f")).unwrap();
+        assert_eq!(p.len(), 8);
+        assert_eq!(
+            drain_labels(&p, usize::MAX),
+            [
+                "a",
+                "framed:b,c",
+                big.as_str(),
+                "framed:d",
+                "sub:t",
+                "framed:e",
+                "f"
+            ]
+        );
+        assert!(p.is_empty());
+        // What the application's thread wrote is the frames a connection in clear sends.
+        p.set_pre_encode(true);
+        p.try_push(msg("hi")).unwrap();
+        p.try_push(Item::Msg(Message::from_frames(["k", "v"])))
+            .unwrap();
+        let Some(Item::Framed { bytes, count: 2 }) = p.pop() else {
+            panic!("expected two framed messages");
+        };
+        assert_eq!(&bytes[..], b"\x00\x02hi\x01\x01k\x00\x01v");
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn unframe_gives_back_the_messages_framed() {
+        let p = Pipe::new(0, Signal::single(), Signal::single());
+        p.set_pre_encode(true);
+        let long = "x".repeat(MAX_PRE_ENCODED);
+        let msgs = [
+            Message::from_frames(["one"]),
+            Message::from_frames(["", "two", ""]),
+            Message::from_frames([long.clone()]),
+            Message::from_frames(["y".repeat(200), "z".repeat(50)]),
+        ];
+        for m in &msgs {
+            p.try_push(Item::Msg(m.clone())).unwrap();
+        }
+        let Some(Item::Framed { bytes, count: 4 }) = p.pop() else {
+            panic!("expected four framed messages");
+        };
+        let back = unframe(&bytes);
+        assert_eq!(back.len(), 4);
+        for (a, b) in back.iter().zip(msgs.iter()) {
+            assert_eq!(a.frames(), b.frames());
+        }
+    }
+
+    #[tokio::test]
+    async fn framed_messages_count_against_the_hwm_and_the_low_water_mark() {
+        let writer = Signal::single();
+        let p = Pipe::new(4, Signal::single(), writer.clone());
+        p.set_pre_encode(true);
+        for t in ["a", "b", "c"] {
+            p.try_push(msg(t)).unwrap();
+        }
+        // A subscription closes the tail; the messages behind it are framed anew.
+        p.try_push(Item::Sub(Bytes::from_static(b"s"))).unwrap();
+        assert_eq!(p.len(), 4);
+        let mut slot = Some(Message::from("x"));
+        assert!(!p.try_push_msg(&mut slot, false));
+        assert!(slot.is_some());
+        // Taking the framed three (4 -> 1) passes the mark (2): the writer is woken.
+        assert_eq!(drain_labels(&p, 1), ["framed:a,b,c"]);
+        assert_eq!(p.len(), 1);
+        assert!(has_wakeup(&writer).await);
+        assert!(p.try_push_msg(&mut slot, false));
+        assert_eq!(p.len(), 2);
+        assert_eq!(drain_labels(&p, usize::MAX), ["sub:s", "framed:x"]);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn framed_messages_are_kept_with_subscriptions_dropped_and_go_with_a_clear() {
+        let p = Pipe::new(0, Signal::single(), Signal::single());
+        p.set_pre_encode(true);
+        p.try_push(msg("a")).unwrap();
+        p.try_push(Item::Sub(Bytes::from_static(b"s"))).unwrap();
+        p.try_push(msg("b")).unwrap();
+        p.drop_subscriptions();
+        assert_eq!(p.len(), 2);
+        assert_eq!(drain_labels(&p, usize::MAX), ["framed:a", "framed:b"]);
+        p.try_push(msg("c")).unwrap();
+        p.try_push(Item::Sub(Bytes::from_static(b"s"))).unwrap();
+        p.try_push(msg("d")).unwrap();
+        p.clear();
+        assert!(p.is_empty());
+        assert!(drain_labels(&p, usize::MAX).is_empty());
+        p.try_push(msg("e")).unwrap();
+        assert_eq!(drain_labels(&p, usize::MAX), ["framed:e"]);
     }
 
     fn msg(text: &str) -> Item {

@@ -312,9 +312,17 @@ impl Core {
             }
             slot.out.close();
             for item in queued {
-                if let Item::Msg(_) = item {
-                    // The new pipe's HWM is at least the old one's: everything fits.
-                    let _ = out.try_push(item);
+                // The new pipe's HWM is at least the old one's: everything fits.
+                match item {
+                    Item::Msg(_) => {
+                        let _ = out.try_push(item);
+                    }
+                    Item::Framed { bytes, .. } => {
+                        for m in crate::pipe::unframe(&bytes) {
+                            let _ = out.try_push(Item::Msg(m));
+                        }
+                    }
+                    _ => {}
                 }
             }
             slot.out = out;

@@ -259,7 +259,7 @@ fn process_subscriptions(st: &mut State, verbose: bool) {
                     }
                 }
                 // Only a pipe towards a connection holds these.
-                Item::Raw(_) => {}
+                Item::Raw(_) | Item::Framed { .. } => {}
             }
         }
     }
