@@ -51,6 +51,9 @@ const ZERO_COPY_MIN: usize = 16 * 1024;
 /// Messages the application's thread framed (`Item::Framed`) are copied into the write buffer
 /// below this size, and written from their own buffer from it.
 const FRAMED_COPY_BELOW: usize = 2048;
+/// Turns a connection task gives a streaming application to queue the messages it keeps
+/// back before taking them itself (see `Pipe::push_framed_batch`).
+const KEPT_BACK_TURNS: usize = 4;
 /// Slices per vectored write at most (Linux takes up to 1024).
 const MAX_IOV: usize = 64;
 /// A connection that coalesces (see `data_phase`) gives the application one more moment to
@@ -300,6 +303,7 @@ where
         &out,
         &inp,
         &mut initial,
+        peer_id,
         LargeReads::for_connection(endpoint, peer_addr),
         polls,
         coalesce,
@@ -308,6 +312,8 @@ where
     .await;
     out.set_direct(None);
     out.set_pre_encode(false);
+    // What the application framed and kept back waits in the pipe for the next connection.
+    core.flush_framed(peer_id, &out);
     if owned {
         core.detach(peer_id);
     }
@@ -581,6 +587,7 @@ async fn data_phase<R, W>(
     out: &Arc<Pipe>,
     inp: &Arc<Pipe>,
     initial: &mut VecDeque<Item>,
+    peer_id: crate::socket_core::PeerId,
     large_reads: LargeReads,
     polls: Option<std::time::Duration>,
     coalesce: bool,
@@ -665,6 +672,9 @@ where
         if may_write {
             if batch.is_empty() {
                 out.drain_into(DRAIN_BATCH, &mut batch);
+                if !batch.is_empty() {
+                    out.busy();
+                }
             }
             while let Some(Item::Raw(_)) = batch.front() {
                 if let Some(Item::Raw(rest)) = batch.pop_front() {
@@ -686,6 +696,8 @@ where
         TURNS.with(|t| t.set(t.get().wrapping_add(1)));
         let mut took = !batch.is_empty();
         let mut waited = false;
+        let mut pulled = false;
+        let mut kept_turns = 0;
         while may_write && q.segs_len + wbuf.len() < WRITE_BATCH_BYTES && q.segs.len() < MAX_IOV {
             if batch.is_empty() {
                 out.drain_into(DRAIN_BATCH, &mut batch);
@@ -700,8 +712,21 @@ where
                         give_way_to_the_application().await;
                         continue;
                     }
+                    if !pulled && out.frames_here() && out.going_idle() {
+                        // The application keeps messages back (see `Pipe::push_framed_batch`):
+                        // a streaming one queues its batch in a moment; else take them.
+                        if kept_turns < KEPT_BACK_TURNS {
+                            kept_turns += 1;
+                            give_way_to_the_application().await;
+                        } else {
+                            pulled = true;
+                            core.flush_framed(peer_id, out);
+                        }
+                        continue;
+                    }
                     break;
                 }
+                out.busy();
                 took = true;
             }
             while let Some(item) = batch.pop_front() {

@@ -58,8 +58,9 @@ pub enum Item {
     /// connection: it must go out next, on that connection only.
     Raw(Bytes),
     /// `count` small messages the application's thread framed itself (see
-    /// [`Pipe::set_pre_encode`]): ZMTP frames, headers and bodies, as a connection whose
-    /// frames travel in clear writes them. [`unframe`] turns them back into messages.
+    /// `Pipe::set_pre_encode`): ZMTP frames, headers and bodies, as a connection whose
+    /// frames travel in clear writes them. The crate's `unframe` turns them back into
+    /// messages.
     Framed {
         /// The frames, back to back.
         bytes: Bytes,
@@ -75,7 +76,24 @@ const MAX_PRE_ENCODED: usize = 256;
 
 /// The size of a fresh tail buffer (see [`Pipe::set_pre_encode`]); it grows as a `Vec` does
 /// when the connection task falls behind.
-const TAIL_CHUNK: usize = 2048;
+const TAIL_CHUNK: usize = 1024;
+
+/// Frames `m` at the end of `buf` as a connection in clear sends it.
+pub(crate) fn frame_into(m: &Message, buf: &mut BytesMut) {
+    if buf.capacity() == 0 {
+        buf.reserve(TAIL_CHUNK);
+    }
+    let last = m.len().saturating_sub(1);
+    for (i, f) in m.frames().iter().enumerate() {
+        encode_header(i < last, false, f.len(), buf);
+        buf.extend_from_slice(f);
+    }
+}
+
+/// Whether the application's thread frames `m` itself (see [`Pipe::set_pre_encode`]).
+pub(crate) fn frameable(m: &Message) -> bool {
+    m.len() <= MAX_DIRECT_FRAMES && m.size() <= MAX_PRE_ENCODED
+}
 
 /// The messages in `bytes`, which [`Pipe`] framed itself (an [`Item::Framed`]'s bytes).
 pub(crate) fn unframe(bytes: &[u8]) -> Vec<Message> {
@@ -151,14 +169,7 @@ impl Queue {
 
     /// Frames `m` into the tail, behind everything queued.
     fn push_framed(&mut self, m: &Message) {
-        if self.tail.capacity() == 0 {
-            self.tail.reserve(TAIL_CHUNK);
-        }
-        let last = m.len().saturating_sub(1);
-        for (i, f) in m.frames().iter().enumerate() {
-            encode_header(i < last, false, f.len(), &mut self.tail);
-            self.tail.extend_from_slice(f);
-        }
+        frame_into(m, &mut self.tail);
         self.tail_count += 1;
     }
 
@@ -426,6 +437,13 @@ pub struct Pipe {
     direct_on: AtomicBool,
     /// The lock-free lane, for pipes between two inproc sockets.
     lane: Option<Lane>,
+    /// [`Queue::pre_encode`], readable without the lock.
+    frames_here: AtomicBool,
+    /// The connection task found nothing to write and may sleep (see
+    /// [`Pipe::push_framed_batch`]).
+    engine_idle: AtomicBool,
+    /// The socket holds framed messages for this pipe that it has not queued yet.
+    kept_back: AtomicBool,
 }
 
 impl Pipe {
@@ -490,6 +508,9 @@ impl Pipe {
             closed: AtomicBool::new(false),
             direct_on: AtomicBool::new(false),
             lane,
+            frames_here: AtomicBool::new(false),
+            engine_idle: AtomicBool::new(true),
+            kept_back: AtomicBool::new(false),
         })
     }
 
@@ -692,7 +713,7 @@ impl Pipe {
             self.push_or_write(q, m);
             return true;
         }
-        if q.pre_encode && m.len() <= MAX_DIRECT_FRAMES && m.size() <= MAX_PRE_ENCODED {
+        if q.pre_encode && frameable(&m) {
             q.push_framed(&m);
             self.publish(q, was_empty);
             drop(m);
@@ -714,6 +735,89 @@ impl Pipe {
     /// [`unframe`]).
     pub(crate) fn set_pre_encode(&self, on: bool) {
         self.lock().pre_encode = on;
+        self.engine_idle.store(true, Ordering::SeqCst);
+        self.frames_here.store(on, Ordering::Release);
+    }
+
+    /// Whether small messages for this pipe are framed by the application's thread (see
+    /// [`Pipe::set_pre_encode`]).
+    pub(crate) fn frames_here(&self) -> bool {
+        self.frames_here.load(Ordering::Acquire)
+    }
+
+    /// Queues `count` messages that the application's thread framed into `buf` (see
+    /// [`Pipe::set_pre_encode`]) behind everything queued, and leaves `buf` empty. The caller
+    /// checked the HWM; nothing is queued once the pipe is closed.
+    ///
+    /// A socket batches small messages for a connection this way: it frames them into a
+    /// buffer of the peer's own (under the socket's lock, with no lock of the pipe's) and
+    /// queues the buffer every few messages, or at once while the connection task is idle
+    /// ([`Pipe::keep_back`]). A connection task that finds the pipe empty while the socket
+    /// keeps messages back ([`Pipe::going_idle`]) gives the application a few turns to fill
+    /// its batch, then takes the socket's lock and queues what the buffer holds
+    /// (`Core::flush_framed`). A message is never left behind: the socket marks its buffer
+    /// non-empty before it looks at the task's idle mark, and the task sets that mark before
+    /// it looks at the socket's.
+    pub(crate) fn push_framed_batch(&self, buf: &mut BytesMut, count: usize) {
+        if count == 0 {
+            return;
+        }
+        let mut q = self.lock();
+        if self.closed.load(Ordering::Acquire) {
+            buf.clear();
+            return;
+        }
+        let was_empty = q.is_empty();
+        if q.tail_count == 0 {
+            std::mem::swap(&mut q.tail, buf);
+            buf.clear();
+        } else {
+            q.tail.extend_from_slice(buf);
+            buf.clear();
+        }
+        q.tail_count += count;
+        self.publish(q, was_empty);
+    }
+
+    /// For the socket, under its lock, after framing a message into an empty buffer of its
+    /// own: marks that it keeps messages back, and tells whether the connection task may be
+    /// asleep, in which case the socket must queue them now. The mark and the task's
+    /// [`Pipe::going_idle`] are ordered (`SeqCst`): either the socket sees the task idle or
+    /// the task sees the mark.
+    pub(crate) fn keep_back(&self) -> bool {
+        self.kept_back.store(true, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.engine_idle.load(Ordering::Relaxed)
+    }
+
+    /// For the socket, under its lock: it queued (or dropped) what it kept back.
+    pub(crate) fn none_kept_back(&self) {
+        self.kept_back.store(false, Ordering::Relaxed);
+    }
+
+    /// For the connection task, which found the pipe empty: marks it idle (the socket then
+    /// queues each message at once), and tells whether the socket keeps messages back, which
+    /// the task must then wait for or take (`Core::flush_framed`) before it may sleep.
+    pub(crate) fn going_idle(&self) -> bool {
+        self.engine_idle.store(true, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.kept_back.load(Ordering::Relaxed)
+    }
+
+    /// For the connection task: it took something to write, so the socket may keep messages
+    /// back again.
+    pub(crate) fn busy(&self) {
+        self.engine_idle.store(false, Ordering::Relaxed);
+    }
+
+    /// The high-water mark (0: none).
+    pub(crate) fn hwm(&self) -> usize {
+        self.hwm
+    }
+
+    /// Messages queued (an estimate while the other side is at work).
+    pub(crate) fn queued(&self) -> usize {
+        self.total_len()
     }
 
     /// After an item was queued under `q`: publishes the length, and wakes the reader when the

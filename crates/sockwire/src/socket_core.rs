@@ -49,6 +49,11 @@ pub(crate) struct PeerSlot {
     /// takes the pipe's lock once per batch rather than once per message, so the connection
     /// task filling the pipe and the application emptying it rarely contend.
     prefetch: VecDeque<Item>,
+    /// Small messages for the peer, framed by the application's thread and not yet queued on
+    /// `out` (see `Pipe::push_framed_batch`): they count against the HWM like queued ones.
+    framed: bytes::BytesMut,
+    /// Messages in `framed`.
+    framed_count: usize,
 }
 
 impl PeerSlot {
@@ -63,6 +68,8 @@ impl PeerSlot {
             subs: SubscriptionTrie::new(),
             inproc_peer: None,
             prefetch: VecDeque::new(),
+            framed: bytes::BytesMut::new(),
+            framed_count: 0,
         }
     }
 
@@ -74,11 +81,55 @@ impl PeerSlot {
         self.prefetch.pop_front()
     }
 
+    /// Queues `m` for the peer framed (see `Pipe::push_framed_batch`) unless the peer's HWM
+    /// is reached; `m` must be [`crate::pipe::frameable`] and the pipe
+    /// [`Pipe::frames_here`].
+    pub(crate) fn push_framed(&mut self, m: &Message) -> bool {
+        let hwm = self.out.hwm();
+        if self.out.is_closed() || (hwm != 0 && self.out.queued() + self.framed_count >= hwm) {
+            return false;
+        }
+        crate::pipe::frame_into(m, &mut self.framed);
+        self.framed_count += 1;
+        let queue_now = if self.framed_count == 1 {
+            self.out.keep_back()
+        } else {
+            self.framed_count >= framed_batch(hwm)
+        };
+        if queue_now {
+            self.flush_framed();
+        }
+        true
+    }
+
+    /// Queues on `out` what [`PeerSlot::push_framed`] kept back.
+    pub(crate) fn flush_framed(&mut self) {
+        if self.framed_count > 0 {
+            self.out
+                .push_framed_batch(&mut self.framed, std::mem::take(&mut self.framed_count));
+            self.out.none_kept_back();
+        }
+    }
+
     /// True when nothing incoming waits, prefetched or in the pipe.
     pub(crate) fn in_is_empty(&self) -> bool {
         self.prefetch.is_empty() && self.inp.is_empty()
     }
 }
+
+/// Messages [`PeerSlot::push_framed`] keeps back before it queues them: at most a quarter of
+/// the HWM, so that the connection task, which takes them once the pipe is empty, always
+/// drains the pipe past its low-water mark for a sender waiting on a full one.
+fn framed_batch(hwm: usize) -> usize {
+    const MAX: usize = 32;
+    match hwm {
+        0 => MAX,
+        h => (h / 4).clamp(1, MAX),
+    }
+}
+
+/// Attempts at the socket's lock before `Core::flush_framed` blocks on it.
+const FLUSH_SPINS: usize = 256;
 
 /// Items taken from an incoming pipe per lock. Prefetched items no longer count against the
 /// pipe's HWM, so a peer may have this many more messages in flight than RCVHWM says.
@@ -342,6 +393,31 @@ impl Core {
         true
     }
 
+    /// For the connection task of peer `id`, writing from `out`: queues on `out` the
+    /// messages the application framed and kept back (see `Pipe::push_framed_batch`).
+    pub(crate) fn flush_framed(&self, id: PeerId, out: &Arc<Pipe>) {
+        // The application holds the lock for a moment per message while it streams: try for
+        // a while before blocking, so that neither side sleeps in the kernel over it.
+        let mut st = None;
+        for _ in 0..FLUSH_SPINS {
+            match self.state.try_lock() {
+                Ok(g) => {
+                    st = Some(g);
+                    break;
+                }
+                Err(std::sync::TryLockError::Poisoned(e)) => {
+                    st = Some(e.into_inner());
+                    break;
+                }
+                Err(std::sync::TryLockError::WouldBlock) => std::hint::spin_loop(),
+            }
+        }
+        let mut st = st.unwrap_or_else(|| self.state());
+        if let Some(p) = st.peer_mut(id).filter(|p| Arc::ptr_eq(&p.out, out)) {
+            p.flush_framed();
+        }
+    }
+
     /// The connection of `id` is gone for good; what was queued for it is dropped.
     pub(crate) fn detach(&self, id: PeerId) {
         self.detach_peer(id, true)
@@ -362,6 +438,9 @@ impl Core {
             slot.out.close();
             if clear_out {
                 slot.out.clear();
+                slot.framed.clear();
+                slot.framed_count = 0;
+                slot.out.none_kept_back();
             }
             if slot.in_is_empty() {
                 st.remove_peer_at(i);
@@ -792,5 +871,73 @@ impl HotOptions {
         SendOpts {
             router_mandatory: self.router_mandatory.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipe::Signal;
+
+    fn slot(hwm: usize) -> PeerSlot {
+        let out = Pipe::new(hwm, Signal::single(), Signal::single());
+        out.set_pre_encode(true);
+        PeerSlot::new(
+            PeerId::default(),
+            out,
+            Pipe::new(hwm, Signal::single(), Signal::single()),
+        )
+    }
+
+    fn drained(p: &Pipe) -> usize {
+        let mut out = VecDeque::new();
+        p.drain_into(usize::MAX, &mut out);
+        out.iter()
+            .map(|i| match i {
+                Item::Framed { count, .. } => *count,
+                _ => 1,
+            })
+            .sum()
+    }
+
+    #[test]
+    fn messages_kept_back_count_against_the_hwm_and_are_queued_in_batches() {
+        let mut p = slot(16);
+        // The connection task is at work: the socket keeps messages back, four at a time.
+        p.out.busy();
+        for i in 0..3 {
+            assert!(p.push_framed(&Message::from(format!("m{i}"))));
+        }
+        assert_eq!(p.out.queued(), 0);
+        assert!(
+            p.out.going_idle(),
+            "the task must learn that messages are kept back"
+        );
+        p.out.busy();
+        assert!(p.push_framed(&Message::from("m3")));
+        assert_eq!(p.out.queued(), 4);
+        for i in 4..16 {
+            assert!(p.push_framed(&Message::from(format!("m{i}"))));
+        }
+        // Queued and kept back together reach the HWM.
+        assert!(!p.push_framed(&Message::from("over")));
+        assert_eq!(p.out.queued(), 16);
+        assert_eq!(drained(&p.out), 16);
+        // The task found the pipe empty and takes the rest itself: none is left.
+        assert!(p.push_framed(&Message::from("last")));
+        assert_eq!(p.out.queued(), 0);
+        assert!(p.out.going_idle());
+        p.flush_framed();
+        assert!(!p.out.going_idle());
+        assert_eq!(drained(&p.out), 1);
+    }
+
+    #[test]
+    fn a_message_for_an_idle_connection_is_queued_at_once() {
+        // A fresh connection task counts as idle until it takes something.
+        let mut p = slot(16);
+        assert!(p.push_framed(&Message::from("now")));
+        assert_eq!(p.out.queued(), 1);
+        assert!(!p.out.going_idle());
     }
 }

@@ -598,6 +598,45 @@ async fn no_loss_100k_push_pull_with_linger_on_close() {
     within(sender).await.unwrap();
 }
 
+/// A sockwire PUSH keeps small messages back while its connection is busy writing, and queues
+/// them in batches of up to 32; the connection takes what is left itself before it goes idle.
+/// Here the connection is provably busy (it has written the first of 32 MiB to a PULL that
+/// stopped reading) when the small messages are sent, 45 of them: one batch and 13 kept back.
+/// Once the PULL reads again, all must arrive, in order, with nothing more sent.
+async fn small_messages_sent_while_the_connection_is_busy() {
+    let pull = PullSocket::new().unwrap();
+    pull.set_recv_hwm(1);
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let push = PushSocket::new().unwrap();
+    push.connect(&ep).unwrap();
+    let large = vec![7u8; 256 << 10];
+    for _ in 0..128 {
+        push.send(large.clone()).await.unwrap();
+    }
+    // The connection has taken the large messages and is writing them.
+    assert_eq!(within(pull.recv()).await.unwrap().size(), large.len());
+    for i in 0..45 {
+        push.send(format!("small {i}")).await.unwrap();
+    }
+    for _ in 1..128 {
+        assert_eq!(within(pull.recv()).await.unwrap().size(), large.len());
+    }
+    for i in 0..45 {
+        let m = within(pull.recv()).await.unwrap();
+        assert_eq!(s(&m, 0), format!("small {i}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_messages_sent_while_the_connection_is_busy_are_not_held_back() {
+    small_messages_sent_while_the_connection_is_busy().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn small_messages_sent_while_the_connection_is_busy_are_not_held_back_on_one_thread() {
+    small_messages_sent_while_the_connection_is_busy().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hwm_blocks_push_when_pull_is_slow_inproc_exact() {
     let pull = PullSocket::new().unwrap();

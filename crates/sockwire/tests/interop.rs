@@ -745,11 +745,16 @@ async fn router_router(net: Net, b: Binder) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// PUSH-PULL: several multipart messages, in order, with empty, medium (> 255 bytes: long
-// frame header) and large frames.
+// PUSH-PULL: several multipart messages, in order, with empty, small (a sockwire sender frames
+// messages of at most 256 bytes on the application's thread), medium (> 255 bytes: long frame
+// header) and large frames.
 
 fn pushed(i: usize) -> Frames {
-    let size = if i == 2 { 300_000 } else { 300 + i };
+    let size = match i {
+        2 => 300_000,
+        i if i % 2 == 1 => i,
+        i => 300 + i,
+    };
     vec![
         format!("message {i}").into_bytes(),
         Vec::new(),

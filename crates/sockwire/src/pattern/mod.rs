@@ -196,10 +196,24 @@ fn load_balance(st: &mut State, slot: &mut Option<Message>, direct: bool) -> Opt
     let mut i = if st.send_rr < n { st.send_rr } else { 0 };
     for _ in 0..n {
         let next = if i + 1 == n { 0 } else { i + 1 };
-        let p = &st.peers[i];
-        if p.active && p.out.try_push_msg(slot, direct) {
-            st.send_rr = next;
-            return Some(p.id);
+        let p = &mut st.peers[i];
+        if p.active {
+            let framed =
+                !direct && p.out.frames_here() && slot.as_ref().is_some_and(crate::pipe::frameable);
+            if framed {
+                if p.push_framed(slot.as_ref().expect("checked above")) {
+                    *slot = None;
+                    st.send_rr = next;
+                    return Some(p.id);
+                }
+            } else {
+                // What was framed and kept back goes first.
+                p.flush_framed();
+                if p.out.try_push_msg(slot, direct) {
+                    st.send_rr = next;
+                    return Some(p.id);
+                }
+            }
         }
         i = next;
     }
