@@ -75,9 +75,10 @@
 //! receiving one, and nothing once the exchange stops. Pollers give way to any other runnable
 //! thread between looks (once per turn of both where the application and its connection share
 //! a thread, on a current-thread runtime). In a process that may use only one CPU, only
-//! connections on sockwire's I/O thread poll (a multi-thread runtime): there polling saves the
-//! hand-offs between the I/O thread and the application's, while on a current-thread runtime it
-//! would only keep the peer from running. Other socket types and remote peers never poll, with one exception: any
+//! connections on sockwire's I/O thread poll (a multi-thread runtime) and `recv` does not:
+//! there the connection's polling saves the hand-off from the peer to the I/O thread, while on
+//! a current-thread runtime, or by the application too, it would only keep others from
+//! running. Other socket types and remote peers never poll, with one exception: any
 //! connection to a peer on this host with more than 64 KiB of a frame still to come polls for
 //! 20 microseconds after each read while the rest arrives, rather than having the sender wake
 //! it for each piece. `set_poll_window` on a REQ or REP socket changes the window;

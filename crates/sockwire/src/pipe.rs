@@ -14,7 +14,9 @@
 //!
 //! Towards a connection whose frames travel in clear, small messages do not travel as items:
 //! the application's thread frames them into a buffer at the end of the queue, which the
-//! connection task takes whole and writes as it is ([`Pipe::set_pre_encode`]).
+//! connection task takes whole and writes as it is ([`Pipe::set_pre_encode`]). A
+//! load-balancing socket goes further while the connection task is busy: it frames them into
+//! a buffer of its own and queues that buffer every few messages ([`Pipe::push_framed_batch`]).
 
 use std::collections::VecDeque;
 use std::io::IoSlice;

@@ -537,7 +537,11 @@ impl Core {
             return Err(Error::Timeout { operation: "recv" });
         }
         let started = std::time::Instant::now();
-        if self.polling_peers.load(Ordering::Relaxed) > 0 {
+        // With one CPU only the connection polls: an application polling beside it and the
+        // peer's threads made one more thread to pass the CPU round, and a round trip took
+        // one or two turns of it (pinned tcp 1 KiB, 40 runs: 19.5-27.4 us from first to third
+        // quartile, 19.5-21.2 us with the application asleep; BENCHMARKS.md).
+        if self.polling_peers.load(Ordering::Relaxed) > 0 && crate::engine::several_cpus() {
             let window = self.options().poll_window;
             if timeout.map_or(true, |t| t > window) {
                 if let Some(r) = self.poll_recv(window, verbose).await {
