@@ -861,3 +861,74 @@ async fn inproc_router_connects_before_dealer_binds() {
         .unwrap();
     assert_eq!(s(&within(dealer.recv()).await.unwrap(), 0), "back");
 }
+
+/// Bursts of sends between request/reply exchanges, so that a DEALER's sends alternate
+/// between being written directly (the first after a receive), kept back in batches while its
+/// connection is busy (every fourth burst starts with 256 KiB), and queued at once while it is
+/// idle, with a message too large to frame now and then. The last message of each burst asks for a reply, and the DEALER waits for it:
+/// a message left behind anywhere stalls the exchange, and the ROUTER checks the order.
+async fn bursts_between_replies_are_never_held_back() {
+    let router = RouterSocket::new().unwrap();
+    let ep = router.bind("tcp://127.0.0.1:0").unwrap();
+    let dealer = DealerSocket::new().unwrap();
+    dealer.connect(&ep).unwrap();
+    const ROUNDS: u32 = 1500;
+    let echo = tokio::spawn(async move {
+        let mut expected = 0u32;
+        for _ in 0..ROUNDS {
+            loop {
+                let m = within(router.recv()).await.unwrap();
+                let body = m.get(1).unwrap();
+                let seq = u32::from_be_bytes(body[..4].try_into().unwrap());
+                assert_eq!(seq, expected, "message {expected} out of order");
+                expected += 1;
+                if body[4] == b'?' {
+                    let reply = Message::from(vec![m.get(0).unwrap().clone(), body.slice(..4)]);
+                    within(router.send(reply)).await.unwrap();
+                    break;
+                }
+            }
+        }
+    });
+    let mut seq = 0u32;
+    let mut lcg = 12345u32;
+    for round in 0..ROUNDS {
+        lcg = lcg.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let n = 1 + (lcg >> 16) % 40;
+        for k in 0..n {
+            // Now and then a message that keeps the connection busy writing for a while,
+            // and one too large to frame.
+            let len = if k == 0 && round % 4 == 1 {
+                256 << 10
+            } else if (lcg >> 8).wrapping_add(k) % 17 == 0 {
+                1500
+            } else {
+                5 + (k as usize % 200)
+            };
+            let mut body = vec![b'.'; len];
+            body[..4].copy_from_slice(&seq.to_be_bytes());
+            if k + 1 == n {
+                body[4] = b'?';
+            }
+            seq += 1;
+            within(dealer.send(body)).await.unwrap();
+        }
+        let reply = within(dealer.recv()).await.unwrap();
+        assert_eq!(
+            reply.get(0).unwrap().as_ref(),
+            &(seq - 1).to_be_bytes(),
+            "reply to round {round}"
+        );
+    }
+    within(echo).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_between_replies_are_never_held_back_multi_thread() {
+    bursts_between_replies_are_never_held_back().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn bursts_between_replies_are_never_held_back_on_one_thread() {
+    bursts_between_replies_are_never_held_back().await;
+}
