@@ -92,6 +92,14 @@ pub(crate) fn frame_into(m: &Message, buf: &mut BytesMut) {
     }
 }
 
+/// Sets `mine`, then reads `theirs`, with a `SeqCst` fence between: of two threads doing this
+/// with the flags swapped, at least one sees the other's mark (see [`Pipe::keep_back`]).
+fn mark_then_look(mine: &AtomicBool, theirs: &AtomicBool) -> bool {
+    mine.store(true, Ordering::Relaxed);
+    std::sync::atomic::fence(Ordering::SeqCst);
+    theirs.load(Ordering::Relaxed)
+}
+
 /// Whether the application's thread frames `m` itself (see [`Pipe::set_pre_encode`]).
 pub(crate) fn frameable(m: &Message) -> bool {
     m.len() <= MAX_DIRECT_FRAMES && m.size() <= MAX_PRE_ENCODED
@@ -787,9 +795,7 @@ impl Pipe {
     /// [`Pipe::going_idle`] are ordered (`SeqCst`): either the socket sees the task idle or
     /// the task sees the mark.
     pub(crate) fn keep_back(&self) -> bool {
-        self.kept_back.store(true, Ordering::Relaxed);
-        std::sync::atomic::fence(Ordering::SeqCst);
-        self.engine_idle.load(Ordering::Relaxed)
+        mark_then_look(&self.kept_back, &self.engine_idle)
     }
 
     /// For the socket, under its lock: it queued (or dropped) what it kept back.
@@ -801,9 +807,7 @@ impl Pipe {
     /// queues each message at once), and tells whether the socket keeps messages back, which
     /// the task must then wait for or take (`Core::flush_framed`) before it may sleep.
     pub(crate) fn going_idle(&self) -> bool {
-        self.engine_idle.store(true, Ordering::Relaxed);
-        std::sync::atomic::fence(Ordering::SeqCst);
-        self.kept_back.load(Ordering::Relaxed)
+        mark_then_look(&self.engine_idle, &self.kept_back)
     }
 
     /// For the connection task: it took something to write, so the socket may keep messages

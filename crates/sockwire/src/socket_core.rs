@@ -398,21 +398,15 @@ impl Core {
     pub(crate) fn flush_framed(&self, id: PeerId, out: &Arc<Pipe>) {
         // The application holds the lock for a moment per message while it streams: try for
         // a while before blocking, so that neither side sleeps in the kernel over it.
-        let mut st = None;
-        for _ in 0..FLUSH_SPINS {
-            match self.state.try_lock() {
-                Ok(g) => {
-                    st = Some(g);
-                    break;
-                }
-                Err(std::sync::TryLockError::Poisoned(e)) => {
-                    st = Some(e.into_inner());
-                    break;
-                }
-                Err(std::sync::TryLockError::WouldBlock) => std::hint::spin_loop(),
+        let spun = (0..FLUSH_SPINS).find_map(|_| {
+            let guard = self.state.try_lock().ok();
+            if guard.is_none() {
+                std::hint::spin_loop();
             }
-        }
-        let mut st = st.unwrap_or_else(|| self.state());
+            guard
+        });
+        // `state` also takes a poisoned lock.
+        let mut st = spun.unwrap_or_else(|| self.state());
         if let Some(p) = st.peer_mut(id).filter(|p| Arc::ptr_eq(&p.out, out)) {
             p.flush_framed();
         }
