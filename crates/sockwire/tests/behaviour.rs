@@ -865,8 +865,9 @@ async fn inproc_router_connects_before_dealer_binds() {
 /// Bursts of sends between request/reply exchanges, so that a DEALER's sends alternate
 /// between being written directly (the first after a receive), kept back in batches while its
 /// connection is busy (every fourth burst starts with 256 KiB), and queued at once while it is
-/// idle, with a message too large to frame now and then. The last message of each burst asks for a reply, and the DEALER waits for it:
-/// a message left behind anywhere stalls the exchange, and the ROUTER checks the order.
+/// idle, with a message too large to frame now and then. The last message of each burst asks
+/// for a reply, and the DEALER waits for it: a message left behind anywhere stalls the
+/// exchange, and the ROUTER checks the order.
 async fn bursts_between_replies_are_never_held_back() {
     let router = RouterSocket::new().unwrap();
     let ep = router.bind("tcp://127.0.0.1:0").unwrap();
